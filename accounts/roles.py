@@ -1,0 +1,85 @@
+"""Roles are Django groups with a declared set of permissions.
+
+This table is the single source: ``post_migrate`` (and ``manage.py sync_roles``) makes the
+groups match it. Each practice adds its permissions to the roles here when it lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+DESK = "accounts.access_desk"
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    name: str  # the group's name
+    description: Any
+    permissions: tuple[str, ...]
+    all_permissions: bool = False
+
+
+ROLES: tuple[Role, ...] = (
+    Role("requester", "Requester", _("Uses the self-service portal only."), ()),
+    Role("service_desk_agent", "Service desk agent",
+         _("First line: logs, triages and resolves tickets in the desk."), (DESK,)),
+    Role("resolver", "Resolver", _("Works tickets assigned to their teams."), (DESK,)),
+    Role("incident_manager", "Incident manager",
+         _("Owns the incident practice and major incidents."), (DESK, "audit.view_auditentry")),
+    Role("problem_manager", "Problem manager",
+         _("Owns problems, root cause and known errors."), (DESK, "audit.view_auditentry")),
+    Role("change_manager", "Change manager",
+         _("Owns change enablement and the CAB."), (DESK, "audit.view_auditentry")),
+    Role("cab_member", "CAB member", _("Approves or rejects changes."), (DESK,)),
+    Role("asset_manager", "Asset manager",
+         _("Owns the CMDB, assets and licences."), (DESK,)),
+    Role("remediation_operator", "Remediation operator",
+         _("Starts approved remediation runs on endpoints."), (DESK,)),
+    Role("remediation_approver", "Remediation approver",
+         _("Approves remediation action versions (four eyes)."), (DESK,)),
+    Role("administrator", "Administrator",
+         _("Configures the platform, people, teams and roles."), (), all_permissions=True),
+)
+ROLES_BY_KEY = {role.key: role for role in ROLES}
+ROLES_BY_NAME = {role.name: role for role in ROLES}
+
+
+def _permissions(codes: tuple[str, ...]) -> list[Permission]:
+    query = Q(pk__in=[])
+    for code in codes:
+        app_label, codename = code.split(".", 1)
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    found = list(Permission.objects.filter(query))
+    missing = set(codes) - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+    if missing:
+        raise LookupError(f"Roles name permissions that do not exist: {sorted(missing)}")
+    return found
+
+
+def sync_roles() -> None:
+    """Create or update one group per role with exactly the declared permissions."""
+    for role in ROLES:
+        group, _created = Group.objects.get_or_create(name=role.name)
+        if role.all_permissions:
+            group.permissions.set(Permission.objects.all())
+        else:
+            group.permissions.set(_permissions(role.permissions))
+
+
+def sync_roles_after_migrate(sender: Any, app_config: Any = None, **kwargs: Any) -> None:
+    # Run once, after the last app has had its permissions created.
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    with_models = [c for c in apps.get_app_configs() if c.models_module is not None]
+    if app_config is None or app_config is not with_models[-1]:
+        return
+    for config in apps.get_app_configs():
+        create_permissions(config, verbosity=0, using=kwargs.get("using", "default"))
+    sync_roles()

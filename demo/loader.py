@@ -1,0 +1,157 @@
+"""The one demo loader: a realistic organisation using every feature that exists.
+
+Each practice adds a ``load_<practice>`` step to ``STEPS``. Every step is idempotent
+(it looks up what it would create), so ``load_demo`` can run on every start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from accounts import services as accounts
+from accounts.models import Team
+from audit.context import acting_as_system
+
+User = get_user_model()
+
+DEMO_PASSWORD = "demo-Service-2026"
+ORGANISATION = "Aldermoor Group"
+DOMAIN = "aldermoor.example"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    first_name: str
+    last_name: str
+    roles: tuple[str, ...]
+    job_title: str
+    team: str | None
+
+
+# The people a visitor signs in as, one per role.
+LOGINS: tuple[DemoLogin, ...] = (
+    DemoLogin("admin", "Alex", "Morgan", ("administrator",), "IT Platform Administrator",
+              "Service Desk"),
+    DemoLogin("agent", "Priya", "Shah", ("service_desk_agent",), "Service Desk Analyst",
+              "Service Desk"),
+    DemoLogin("resolver", "Tomás", "Ferreira", ("resolver",), "Systems Engineer",
+              "Server & Cloud"),
+    DemoLogin("incident.manager", "Grace", "Okafor", ("incident_manager", "resolver"),
+              "Major Incident Manager", "Service Desk"),
+    DemoLogin("problem.manager", "Henrik", "Lund", ("problem_manager", "resolver"),
+              "Problem Manager", "Application Support"),
+    DemoLogin("change.manager", "Mei", "Tanaka", ("change_manager", "cab_member"),
+              "Change Manager", "Change Advisory Board"),
+    DemoLogin("cab", "Daniel", "Brooks", ("cab_member", "resolver"), "Network Architect",
+              "Network Operations"),
+    DemoLogin("asset.manager", "Fatima", "Haddad", ("asset_manager",), "IT Asset Manager",
+              "End-User Computing"),
+    DemoLogin("operator", "Lukas", "Weber", ("remediation_operator", "resolver"),
+              "Endpoint Engineer", "End-User Computing"),
+    DemoLogin("approver", "Sofia", "Romano", ("remediation_approver", "resolver"),
+              "Security Engineer", "Security Operations"),
+    DemoLogin("requester", "Oliver", "Bennett", ("requester",), "Accounts Payable Clerk", None),
+)
+
+TEAMS: tuple[tuple[str, str, str], ...] = (
+    ("Service Desk", "First line: every call, chat, email and portal ticket lands here.",
+     "+44 20 7946 0100"),
+    ("End-User Computing", "Laptops, desktops, mobile devices and endpoint software.", ""),
+    ("Network Operations", "LAN, Wi-Fi, WAN, firewalls and remote access.", ""),
+    ("Server & Cloud", "Windows and Linux servers, virtualisation and cloud accounts.", ""),
+    ("Database Administration", "PostgreSQL, SQL Server and Oracle estates.", ""),
+    ("Application Support", "Finance, HR and clinical line-of-business applications.", ""),
+    ("Security Operations", "Identity, vulnerabilities, EDR and incident response.", ""),
+    ("Change Advisory Board", "Reviews and authorises normal and emergency changes.", ""),
+)
+
+DEPARTMENTS = ("Finance", "Human Resources", "Sales", "Marketing", "Operations", "Legal",
+               "Procurement", "Customer Service", "Research", "Logistics")
+LOCATIONS = (("London HQ", "Europe/London"), ("Manchester", "Europe/London"),
+             ("Amsterdam", "Europe/Amsterdam"), ("New York", "America/New_York"),
+             ("Singapore", "Asia/Singapore"))
+FIRST = ("Amelia", "Noah", "Isla", "Leo", "Ava", "Arjun", "Chloe", "Mateo", "Zara", "Ethan",
+         "Hana", "Samuel", "Lucy", "Kwame", "Elena", "Ravi", "Nina", "Oscar", "Aisha", "Finn",
+         "Ingrid", "Jonas", "Layla", "Marco", "Yuki", "Ben", "Clara", "Diego", "Emma", "Felix")
+LAST = ("Clarke", "Patel", "Nguyen", "Schmidt", "O'Brien", "Kowalski", "Dubois", "Mensah",
+        "Jensen", "Rossi", "Hughes", "Khan", "Silva", "Evans", "Novak", "Reyes", "Walsh",
+        "Fischer", "Ahmed", "Murphy")
+EMPLOYEES = 60
+
+
+def _person(username: str, first: str, last: str, roles: tuple[str, ...], **profile) -> User:
+    existing = User.objects.filter(username=username).first()
+    if existing is not None:
+        return existing
+    user = accounts.user_create(
+        actor=None, username=username, email=f"{username}@{DOMAIN}", password=DEMO_PASSWORD,
+        first_name=first, last_name=last, roles=roles, **profile,
+    )
+    return user
+
+
+def load_people() -> None:
+    teams = {}
+    for name, description, phone in TEAMS:
+        team = Team.objects.filter(name=name).first() or accounts.team_create(
+            actor=None, name=name, description=description, phone=phone,
+            email=f"{name.lower().replace(' & ', '-').replace(' ', '-')}@{DOMAIN}",
+            is_service_desk=name == "Service Desk",
+        )
+        teams[name] = team
+    cio = _person("cio", "Catherine", "Ashford", ("requester",), job_title="Chief Information "
+                  "Officer", department="IT", location="London HQ", time_zone="Europe/London",
+                  vip=True)
+    for login in LOGINS:
+        location, zone = ("London HQ", "Europe/London")
+        user = _person(login.username, login.first_name, login.last_name, login.roles,
+                       job_title=login.job_title,
+                       department="IT" if login.team else "Finance",
+                       location=location, time_zone=zone, phone="+44 20 7946 0" + str(
+                           200 + LOGINS.index(login)), manager=cio)
+        if login.team and not teams[login.team].memberships.filter(user=user).exists():
+            accounts.team_add_member(actor=None, team=teams[login.team], user=user)
+    # Team managers
+    for team_name, manager in (("Service Desk", "incident.manager"),
+                               ("Change Advisory Board", "change.manager"),
+                               ("End-User Computing", "asset.manager")):
+        team = teams[team_name]
+        if team.manager_id is None:
+            accounts.team_update(actor=None, team=team,
+                                 manager=User.objects.get(username=manager))
+    # The rest of the organisation: requesters spread over departments and sites.
+    rng = random.Random(2026)
+    managers: dict[str, User] = {}
+    for index in range(EMPLOYEES):
+        first, last = FIRST[index % len(FIRST)], LAST[(index * 7) % len(LAST)]
+        department = DEPARTMENTS[index % len(DEPARTMENTS)]
+        location, zone = LOCATIONS[rng.randrange(len(LOCATIONS))]
+        username = f"{first}.{last}".lower().replace("'", "")
+        user = _person(
+            username, first, last, ("requester",),
+            job_title="Head of " + department if department not in managers else rng.choice(
+                ("Analyst", "Coordinator", "Specialist", "Associate", "Officer")),
+            department=department, location=location, time_zone=zone,
+            phone=f"+44 20 7946 {1000 + index}", vip=department not in managers and index < 3,
+            manager=managers.get(department, cio),
+        )
+        managers.setdefault(department, user)
+
+
+STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("people and teams", load_people),
+)
+
+
+def load_demo(log: Callable[[str], None] = print) -> None:
+    with acting_as_system("demo loader"):
+        for label, step in STEPS:
+            with transaction.atomic():
+                step()
+            log(f"demo: {label} ready")

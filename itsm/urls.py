@@ -1,0 +1,43 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts import views as account_views
+from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
+from audit.api import AuditEntryViewSet
+from tickets import views as ticket_views
+
+from . import health
+
+router = DefaultRouter()
+router.register("users", UserViewSet, basename="user")
+router.register("teams", TeamViewSet, basename="team")
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("audit", AuditEntryViewSet, basename="audit")
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", account_views.PasswordChangeView.as_view(),
+         name="password_change"),
+    path("accounts/profile/", account_views.ProfileView.as_view(), name="profile"),
+    path("accounts/tokens/<int:pk>/revoke/", account_views.RevokeTokenView.as_view(),
+         name="token_revoke"),
+    path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
+    path("desk/", include("desk.urls")),
+    path("portal/", include("portal.urls")),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "itsm.views.bad_request"
+handler403 = "itsm.views.permission_denied"
+handler404 = "itsm.views.page_not_found"
+handler500 = "itsm.views.server_error"
