@@ -1,0 +1,33 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle and lockout counters must not leak between tests.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="root", roles=["administrator"])
+
+
+@pytest.fixture
+def agent(db):
+    return UserFactory(username="agent1", roles=["service_desk_agent"])
+
+
+@pytest.fixture
+def requester(db):
+    return UserFactory(username="req1", roles=["requester"])
+
+
+@pytest.fixture
+def api():
+    return APIClient()
