@@ -17,6 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import as_actor
 from audit.models import AuditAction
 from audit.services import audit_record, diff, snapshot
 from itsm.errors import Conflict, DomainError, NotPermitted
@@ -78,6 +79,7 @@ def profile_of(user: AbstractBaseUser) -> UserProfile:
 # --- People ---------------------------------------------------------------------------
 
 @transaction.atomic
+@as_actor
 def user_create(
     *,
     actor: Any,
@@ -116,6 +118,7 @@ def user_create(
 
 
 @transaction.atomic
+@as_actor
 def user_update(*, actor: Any, user: Any, **changes: Any) -> Any:
     """Edit a person's details. Everyone may edit a few of their own fields."""
     if actor is not None and not (
@@ -170,6 +173,7 @@ def _set_roles(user: Any, role_keys: Iterable[str]) -> dict[str, list[Any]]:
 
 
 @transaction.atomic
+@as_actor
 def user_set_roles(*, actor: Any, user: Any, roles: Iterable[str]) -> Any:
     require_permission(actor, "accounts.manage_users")
     keys = list(roles)
@@ -210,6 +214,7 @@ def _check_service_desk(team: Team) -> None:
 
 
 @transaction.atomic
+@as_actor
 def team_create(*, actor: Any, name: str, **fields: Any) -> Team:
     require_permission(actor, "accounts.manage_teams")
     unknown = set(fields) - set(TEAM_FIELDS)
@@ -225,6 +230,7 @@ def team_create(*, actor: Any, name: str, **fields: Any) -> Team:
 
 
 @transaction.atomic
+@as_actor
 def team_update(*, actor: Any, team: Team, **changes: Any) -> Team:
     require_permission(actor, "accounts.manage_teams")
     unknown = set(changes) - set(TEAM_FIELDS)
@@ -244,6 +250,7 @@ def team_update(*, actor: Any, team: Team, **changes: Any) -> Team:
 
 
 @transaction.atomic
+@as_actor
 def team_add_member(*, actor: Any, team: Team, user: Any) -> TeamMembership:
     _require_team_manager(actor, team)
     if not user.is_active:
@@ -264,6 +271,7 @@ def team_add_member(*, actor: Any, team: Team, user: Any) -> TeamMembership:
 
 
 @transaction.atomic
+@as_actor
 def team_remove_member(*, actor: Any, team: Team, user: Any) -> None:
     _require_team_manager(actor, team)
     deleted, _rows = TeamMembership.objects.filter(team=team, user=user).delete()
@@ -284,6 +292,7 @@ def _token_hash(raw: str) -> str:
 
 
 @transaction.atomic
+@as_actor
 def api_token_create(
     *, actor: Any, user: Any, name: str, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
@@ -305,6 +314,7 @@ def api_token_create(
 
 
 @transaction.atomic
+@as_actor
 def api_token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
     if actor is not None and actor.pk != token.user_id:
         require_permission(actor, "accounts.manage_users")

@@ -8,6 +8,7 @@ migration) the actor is the system, labelled with the command line that runs.
 from __future__ import annotations
 
 import contextvars
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,3 +65,22 @@ def acting_as(actor: Actor | Callable[[], Actor]) -> Iterator[None]:
 def acting_as_system(label: str, source: str = "system") -> Iterator[None]:
     with acting_as(Actor(user_id=None, label=f"system ({label})", source=source)):
         yield
+
+
+def as_actor(func: Callable[..., Any]) -> Callable[..., Any]:
+    """For services taking ``actor=<user>``: that user is the audit actor while it runs,
+    keeping the entry point's source (web, api, task, command). ``actor=None`` (the
+    system) leaves the current actor as it is."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = kwargs.get("actor")
+        if user is None:
+            return func(*args, **kwargs)
+        current = current_actor()
+        if current.user_id == user.pk:
+            return func(*args, **kwargs)
+        with acting_as(user_actor(user, current.source)):
+            return func(*args, **kwargs)
+
+    return wrapper

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import validated
-from audit.context import current_actor
+from audit.context import as_actor, current_actor
 from audit.models import AuditAction
 from audit.services import audit_record, audit_value, diff, snapshot
 from itsm.errors import Conflict, DomainError, NotPermitted
@@ -92,6 +92,7 @@ def _is_desk(actor: Any) -> bool:
 # --- Create, update, transition -------------------------------------------------------
 
 @transaction.atomic
+@as_actor
 def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
     fields.setdefault("requester", actor)
     if actor is not None and not _is_desk(actor) and fields["requester"] != actor:
@@ -111,6 +112,7 @@ def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
 
 
 @transaction.atomic
+@as_actor
 def ticket_update(*, ticket: T, actor: Any, **changes: Any) -> T:
     model = type(ticket)
     unknown = set(changes) - set(model.EDITABLE_FIELDS)
@@ -137,6 +139,7 @@ def ticket_update(*, ticket: T, actor: Any, **changes: Any) -> T:
 
 
 @transaction.atomic
+@as_actor
 def ticket_transition(
     *, ticket: T, to_state: str, actor: Any, note: str = "", **values: Any
 ) -> T:
@@ -167,6 +170,7 @@ def ticket_transition(
 # --- Comments and work notes ----------------------------------------------------------
 
 @transaction.atomic
+@as_actor
 def ticket_comment(*, ticket: Ticket, actor: Any, body: str, internal: bool = False) -> Activity:
     body = body.strip()
     if not body:
@@ -210,6 +214,7 @@ def _mime_type(upload: UploadedFile) -> str:
 
 
 @transaction.atomic
+@as_actor
 def attachment_add(*, ticket: Ticket, actor: Any, upload: UploadedFile) -> Attachment:
     _require_visible(ticket, actor)
     limit = settings.ATTACHMENT_MAX_BYTES
@@ -255,6 +260,7 @@ def attachment_can_download(attachment: Attachment, user: Any) -> bool:
 # --- Watchers -------------------------------------------------------------------------
 
 @transaction.atomic
+@as_actor
 def watcher_add(*, ticket: Ticket, actor: Any, user: Any) -> Watcher:
     if actor is not None and actor != user and not _is_desk(actor):
         raise NotPermitted(_("Only the service desk can add other watchers."))
@@ -275,6 +281,7 @@ def watcher_add(*, ticket: Ticket, actor: Any, user: Any) -> Watcher:
 
 
 @transaction.atomic
+@as_actor
 def watcher_remove(*, ticket: Ticket, actor: Any, user: Any) -> None:
     if actor is not None and actor != user and not _is_desk(actor):
         raise NotPermitted(_("Only the service desk can remove other watchers."))

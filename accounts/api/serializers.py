@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts.models import TIME_ZONE_CHOICES, ApiToken, Team
 from accounts.roles import ROLES
-from accounts.services import profile_of, user_roles
+from accounts.services import SELF_EDITABLE_FIELDS, profile_of, user_roles
 
 User = get_user_model()
 ROLE_KEYS = [role.key for role in ROLES]
@@ -67,13 +67,15 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class MeSerializer(UserSerializer):
-    """What a person may change about themselves."""
+    """What a person may change about themselves; everything else is read-only here."""
 
-    class Meta(UserSerializer.Meta):
-        read_only_fields = [
-            "username", "email", "is_active", "job_title", "department", "manager", "vip",
-            "roles", "last_login", "date_joined",
-        ]
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields.pop("password")
+        for name, field in fields.items():
+            if name not in SELF_EDITABLE_FIELDS:
+                field.read_only = True
+        return fields
 
 
 class TeamSerializer(serializers.ModelSerializer):
