@@ -233,3 +233,35 @@ def test_resolver_cannot_change_other_teams_members(client, db):
 def test_main_pages_render_for_an_administrator(client, admin_user, url):
     client.force_login(admin_user)
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/admin/", "/admin/auth/user/", "/admin/accounts/team/",
+                                 "/admin/accounts/apitoken/", "/admin/audit/auditentry/"])
+def test_admin_screens_open_for_administrators(client, admin_user, url):
+    TeamFactory()
+    services.api_token_create(actor=admin_user, user=admin_user, name="x")
+    client.force_login(admin_user)
+    assert client.get(url).status_code == 200
+
+
+def test_admin_revokes_tokens_through_the_service(client, admin_user):
+    token, _raw = services.api_token_create(actor=admin_user, user=admin_user, name="x")
+    client.force_login(admin_user)
+    client.post("/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert AuditEntry.objects.filter(object_id=str(token.pk), action="update").exists()
+
+
+def test_agents_cannot_open_the_admin(client, agent):
+    client.force_login(agent)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_oversized_api_body_is_a_json_400(api, admin_user):
+    api.force_authenticate(admin_user)
+    big = '{"name": "' + "x" * (6 * 1024 * 1024) + '"}'
+    response = api.post("/api/v1/teams/", data=big, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+    assert not Team.objects.exclude(name__in=[]).filter(name__startswith="xxx").exists()
