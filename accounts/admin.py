@@ -3,7 +3,8 @@ tokens) goes through the service, so it is audited like one made in the desk."""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from . import services
 from .models import ApiToken, Team, TeamMembership, UserProfile
@@ -34,6 +35,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(ReadOnlyAdmin, GroupAdmin):
+    """Roles are declared in accounts/roles.py; an edit here would be undone by the next
+    sync_roles, so they are shown, not edited."""
+
 
 
 @admin.register(User)

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.utils.translation import gettext as _
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -38,3 +39,20 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer",
                 "description": "A personal API token created under Profile → API tokens."}
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """Browser sessions; a missing or wrong CSRF token gets its own error code."""
+
+    def enforce_csrf(self, request: Any) -> None:
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as error:
+            raise exceptions.PermissionDenied(
+                _("CSRF check failed: send the X-CSRFToken header, or use an API token."),
+                code="csrf_failed",
+            ) from error
+
+
+class CsrfSessionScheme(SessionScheme):
+    target_class = "accounts.authentication.CsrfSessionAuthentication"

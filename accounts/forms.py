@@ -42,9 +42,15 @@ class PersonForm(ProfileForm):
                                    help_text=_("Inactive people cannot sign in."))
     roles = forms.MultipleChoiceField(label=_("Roles"), choices=ROLE_CHOICES,
                                       widget=forms.CheckboxSelectMultiple, required=False)
+    password = forms.CharField(
+        label=_("Password"), required=False, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Set a password they can sign in with (at least 10 characters). "
+                    "Leave empty to keep the current one."),
+    )
     field_order = ["username", "first_name", "last_name", "display_name", "email", "job_title",
                    "department", "phone", "location", "time_zone", "manager", "vip",
-                   "is_active", "roles"]
+                   "is_active", "roles", "password"]
 
 
 class TeamForm(forms.ModelForm):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -92,18 +93,21 @@ def user_create(
     **profile_fields: Any,
 ) -> Any:
     require_permission(actor, "accounts.manage_users")
-    _user_changes, profile_changes = _split(profile_fields)
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict(
             _("A person with the username %(name)s already exists.") % {"name": username},
             fields={"username": [_("This username is taken.")]},
         )
-    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    is_active = profile_fields.pop("is_active", True)
+    _user_changes, profile_changes = _split(profile_fields)
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name,
+                is_active=is_active)
+    validated(user, exclude=["password"])
     if password:
+        _check_password(password, user)
         user.set_password(password)
     else:
         user.set_unusable_password()
-    validated(user, exclude=["password"])
     user.save()
     profile = UserProfile(user=user, **profile_changes)
     validated(profile, exclude=["user"])
@@ -192,8 +196,28 @@ def user_roles(user: Any) -> list[str]:
     return [ROLES_BY_NAME[g.name].key for g in user.groups.all() if g.name in ROLES_BY_NAME]
 
 
+def _check_password(password: str, user: Any) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise DomainError(error.messages[0], fields={"password": list(error.messages)}) from error
+
+
 def user_password_changed(*, user: Any) -> None:
     audit_record(action=AuditAction.UPDATE, target=user, message="Password changed")
+
+
+@transaction.atomic
+@as_actor
+def user_set_password(*, actor: Any, user: Any, password: str) -> Any:
+    """An administrator sets someone's password (people change their own through the
+    password form, which asks for the old one)."""
+    require_permission(actor, "accounts.manage_users")
+    _check_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(action=AuditAction.UPDATE, target=user, message="Password set by administrator")
+    return user
 
 
 # --- Teams ----------------------------------------------------------------------------

@@ -119,17 +119,21 @@ class PersonFormView(DeskAccessMixin, View):
             data = dict(form.cleaned_data)
             roles = data.pop("roles")
             username = data.pop("username")
+            password = data.pop("password")
             try:
                 with transaction.atomic():
                     if person is None:
-                        data.pop("is_active")
                         person = services.user_create(actor=request.user, username=username,
-                                                      roles=roles, **data)
+                                                      roles=roles, password=password or None,
+                                                      **data)
                         messages.success(request, _("%(name)s was added.") % {
                             "name": username})
                     else:
                         services.user_update(actor=request.user, user=person, **data)
                         services.user_set_roles(actor=request.user, user=person, roles=roles)
+                        if password:
+                            services.user_set_password(actor=request.user, user=person,
+                                                       password=password)
                         messages.success(request, _("Changes saved."))
             except DomainError as error:
                 add_domain_error(form, error)
@@ -228,14 +232,25 @@ class TeamFormView(DeskAccessMixin, View):
 # --- Audit log ------------------------------------------------------------------------
 
 class AuditLogView(DeskAccessMixin, View):
+    """Newest first, paged by id (``?before=<id>``): the log only grows, so no page counts
+    it."""
+
     permission_required = "audit.view_auditentry"
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        params = request.GET.copy()
+        before = params.pop("before", [None])[-1]
         filterset = AuditEntryFilterSet(
-            request.GET or None, queryset=AuditEntry.objects.select_related("content_type"))
+            params or None, queryset=AuditEntry.objects.select_related("content_type"))
         valid = not filterset.is_bound or filterset.is_valid()
-        entries = filterset.qs if valid else AuditEntry.objects.none()
+        entries = filterset.qs.order_by("-id") if valid else AuditEntry.objects.none()
+        if before is not None:
+            if not before.isdigit():
+                return render(request, "errors/400.html", status=400)
+            entries = entries.filter(id__lt=int(before))
+        window = list(entries[: PAGE_SIZE + 1])
+        older = window[PAGE_SIZE - 1].pk if len(window) > PAGE_SIZE else None
         return render(request, "desk/audit/list.html", {
-            "filter": filterset, "page": _page(request, entries),
-            "querystring": _querystring_without_page(request),
+            "filter": filterset, "entries": window[:PAGE_SIZE], "older": older,
+            "is_first": before is None, "querystring": params.urlencode(),
         }, status=200 if valid else 400)

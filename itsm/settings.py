@@ -210,7 +210,8 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
         "message/rfc822", "application/octet-stream",
     ],
 )
-# Reject request bodies the attachment limit could never accept, before parsing them.
+# Largest non-file request body (JSON, form fields); file uploads are limited separately
+# by ATTACHMENT_MAX_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Email ----------------------------------------------------------------------------
@@ -239,7 +240,7 @@ SESSION_COOKIE_HTTPONLY = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "itsm.api.pagination.IdCursorPagination",

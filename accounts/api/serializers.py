@@ -86,7 +86,8 @@ class TeamSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "email", "phone", "manager", "is_service_desk",
                   "is_active", "member_count", "created_at"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs = {"name": {"validators": []}, "is_service_desk": {"validators": []}}
+        validators: list = []  # uniqueness is the service's to decide (409 with the field)
 
 
 class MemberSerializer(serializers.Serializer):

@@ -60,8 +60,11 @@ class UserViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.Rea
     def perform_update(self, serializer: UserSerializer) -> None:
         data, roles = _profile_and_roles(serializer.validated_data)
         data.pop("username", None)
+        password = serializer.validated_data.get("password")
         with transaction.atomic():
             user = services.user_update(actor=self.request.user, user=serializer.instance, **data)
+            if password:
+                services.user_set_password(actor=self.request.user, user=user, password=password)
             if roles is not None:
                 services.user_set_roles(actor=self.request.user, user=user, roles=roles)
         serializer.instance = selectors.people().get(pk=user.pk)
@@ -105,13 +108,14 @@ class TeamViewSet(viewsets.ModelViewSet):
         serializer.instance = selectors.teams().get(pk=team.pk)
 
     @extend_schema(responses=UserSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def members(self, request: Request, pk: str | None = None) -> Response:
         team = self.get_object()
         return Response(UserSerializer(selectors.team_members(team), many=True).data)
 
-    @extend_schema(request=MemberSerializer, responses=UserSerializer(many=True))
-    @action(detail=True, methods=["post"], url_path="members/add")
+    @extend_schema(request=MemberSerializer, responses={201: UserSerializer(many=True)})
+    @action(detail=True, methods=["post"], url_path="members/add", pagination_class=None,
+            filter_backends=[])
     def add_member(self, request: Request, pk: str | None = None) -> Response:
         team: Team = self.get_object()
         body = MemberSerializer(data=request.data)
@@ -121,7 +125,8 @@ class TeamViewSet(viewsets.ModelViewSet):
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberSerializer, responses=UserSerializer(many=True))
-    @action(detail=True, methods=["post"], url_path="members/remove")
+    @action(detail=True, methods=["post"], url_path="members/remove", pagination_class=None,
+            filter_backends=[])
     def remove_member(self, request: Request, pk: str | None = None) -> Response:
         team: Team = self.get_object()
         body = MemberSerializer(data=request.data)
