@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from itsm.filters import AnyYesNoWidget
+
 from .models import Team
 from .roles import ROLES
 from .selectors import search_people
@@ -20,8 +22,9 @@ class PersonFilterSet(django_filters.FilterSet):
     )
     role = django_filters.ChoiceFilter(choices=ROLE_CHOICES, method="filter_role",
                                        label=_("Role"))
-    vip = django_filters.BooleanFilter(field_name="profile__vip", label=_("VIP"))
-    is_active = django_filters.BooleanFilter(label=_("Active"))
+    vip = django_filters.BooleanFilter(field_name="profile__vip", label=_("VIP"),
+                                       widget=AnyYesNoWidget)
+    is_active = django_filters.BooleanFilter(label=_("Active"), widget=AnyYesNoWidget)
 
     class Meta:
         model = User
@@ -40,7 +43,7 @@ class TeamFilterSet(django_filters.FilterSet):
     member = django_filters.ModelChoiceFilter(
         queryset=User.objects.all(), field_name="members", label=_("Member")
     )
-    is_active = django_filters.BooleanFilter(label=_("Active"))
+    is_active = django_filters.BooleanFilter(label=_("Active"), widget=AnyYesNoWidget)
 
     class Meta:
         model = Team

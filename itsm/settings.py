@@ -178,6 +178,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["itsm.formats"]
 
 # --- Static and uploaded files --------------------------------------------------------
 STATIC_URL = "/static/"

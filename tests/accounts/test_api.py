@@ -255,3 +255,13 @@ def test_throttling_answers_429_in_the_error_shape(api, requester, monkeypatch):
     response = api.get("/api/v1/users/me/")
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+def test_boolean_filters_take_true_and_false(api, agent):
+    vip = UserFactory(username="bigwig")
+    services.user_update(actor=None, user=vip, vip=True)
+    api.force_authenticate(agent)
+    found = [u["username"] for u in api.get("/api/v1/users/", {"vip": "true"}).json()["results"]]
+    assert found == ["bigwig"]
+    others = api.get("/api/v1/users/", {"vip": "false"}).json()["results"]
+    assert "bigwig" not in [u["username"] for u in others] and others
