@@ -12,6 +12,20 @@ User = get_user_model()
 ROLE_CHOICES = [(role.key, role.name) for role in ROLES]
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    """Pick a person by name (with their username), not by username alone."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("queryset", User.objects.filter(is_active=True).select_related(
+            "profile").order_by("first_name", "last_name", "username"))
+        super().__init__(**kwargs)
+
+    def label_from_instance(self, user) -> str:
+        profile = getattr(user, "profile", None)
+        name = profile.name if profile is not None else user.get_full_name()
+        return f"{name} ({user.username})" if name and name != user.username else user.username
+
+
 class ProfileForm(forms.Form):
     """What anyone may change about themselves."""
 
@@ -32,10 +46,7 @@ class PersonForm(ProfileForm):
     email = forms.EmailField(label=_("Email"), required=False)
     job_title = forms.CharField(label=_("Job title"), max_length=150, required=False)
     department = forms.CharField(label=_("Department"), max_length=150, required=False)
-    manager = forms.ModelChoiceField(
-        label=_("Manager"), required=False,
-        queryset=User.objects.filter(is_active=True).order_by("first_name", "username"),
-    )
+    manager = PersonChoiceField(label=_("Manager"), required=False)
     vip = forms.BooleanField(label=_("VIP"), required=False,
                              help_text=_("VIP callers are prioritised by routing rules."))
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True,
@@ -62,8 +73,7 @@ class TeamForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["manager"].queryset = User.objects.filter(is_active=True).order_by(
-            "first_name", "username")
+        self.fields["manager"] = PersonChoiceField(label=_("Manager"), required=False)
 
     def validate_unique(self) -> None:
         # The service decides uniqueness and says so at the field.
@@ -71,28 +81,26 @@ class TeamForm(forms.ModelForm):
 
 
 class AddMemberForm(forms.Form):
-    user = forms.ModelChoiceField(
-        label=_("Person"), queryset=User.objects.filter(is_active=True).order_by(
-            "first_name", "username"),
-    )
+    user = PersonChoiceField(label=_("Person"))
 
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100,
                            help_text=_("What the token is for, e.g. 'monitoring bridge'."))
-    expires_on = forms.DateField(
+    expires_at = forms.DateField(
         label=_("Expires on"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Leave empty for a token that does not expire."),
     )
 
-    def clean_expires_on(self) -> datetime.date | None:
-        value = self.cleaned_data.get("expires_on")
+    def clean_expires_at(self) -> datetime.date | None:
+        value = self.cleaned_data.get("expires_at")
         if value is not None and value <= timezone.localdate():
             raise forms.ValidationError(_("Choose a date after today."))
         return value
 
-    def expires_at(self) -> datetime.datetime | None:
-        value = self.cleaned_data.get("expires_on")
+    def expiry(self) -> datetime.datetime | None:
+        """The chosen day as the start of that day in the person's time zone."""
+        value = self.cleaned_data.get("expires_at")
         if value is None:
             return None
         return timezone.make_aware(datetime.datetime.combine(value, datetime.time.min))

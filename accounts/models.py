@@ -49,7 +49,10 @@ class UserProfile(models.Model):
 class Team(models.Model):
     """An assignment group: the people a ticket can be routed to."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(
+        _("name"), max_length=100, unique=True,
+        error_messages={"unique": _("A team with this name already exists.")},
+    )
     description = models.TextField(_("description"), blank=True)
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=50, blank=True)

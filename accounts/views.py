@@ -24,6 +24,8 @@ from . import selectors, services
 from .forms import ApiTokenForm, ProfileForm
 from .models import ApiToken
 
+NEW_TOKEN_SESSION_KEY = "new_api_token"
+
 
 def home_url_for(user: Any) -> str:
     return reverse("desk:home") if user.has_perm("accounts.access_desk") else reverse(
@@ -85,7 +87,13 @@ class ProfileView(LoginRequiredMixin, View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "accounts/profile.html", self._context(request))
+        # A token just created is shown on the page the POST redirected to, once.
+        new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+        response = render(request, "accounts/profile.html",
+                          self._context(request, new_token=new_token))
+        if new_token:
+            response["Cache-Control"] = "no-store"
+        return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if "create_token" in request.POST:
@@ -108,14 +116,14 @@ class ProfileView(LoginRequiredMixin, View):
             try:
                 _token, raw = services.api_token_create(
                     actor=request.user, user=request.user, name=form.cleaned_data["name"],
-                    expires_at=form.expires_at(),
+                    expires_at=form.expiry(),
                 )
             except DomainError as error:
                 add_domain_error(form, error)
             else:
                 messages.success(request, _("Token created. Copy it now: it is not shown again."))
-                return render(request, "accounts/profile.html",
-                              self._context(request, new_token=raw))
+                request.session[NEW_TOKEN_SESSION_KEY] = raw
+                return HttpResponseRedirect(f"{request.path}#tokens")
         return render(request, "accounts/profile.html", self._context(request, token_form=form),
                       status=400)
 

@@ -6,11 +6,13 @@ Each practice adds a ``load_<practice>`` step to ``STEPS``. Every step is idempo
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from accounts import services as accounts
@@ -85,14 +87,23 @@ LAST = ("Clarke", "Patel", "Nguyen", "Schmidt", "O'Brien", "Kowalski", "Dubois",
 EMPLOYEES = 60
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    # Hashing is deliberately slow (PBKDF2); the demo hashes its one password once.
+    return make_password(DEMO_PASSWORD)
+
+
 def _person(username: str, first: str, last: str, roles: tuple[str, ...], **profile) -> User:
     existing = User.objects.filter(username=username).first()
     if existing is not None:
         return existing
     user = accounts.user_create(
-        actor=None, username=username, email=f"{username}@{DOMAIN}", password=DEMO_PASSWORD,
-        first_name=first, last_name=last, roles=roles, **profile,
+        actor=None, username=username, email=f"{username}@{DOMAIN}", first_name=first,
+        last_name=last, roles=roles, **profile,
     )
+    # Seed data: the creation above is validated and audited; the known demo password is
+    # then stored as its precomputed hash.
+    User.objects.filter(pk=user.pk).update(password=_demo_password_hash())
     return user
 
 

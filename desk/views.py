@@ -18,7 +18,7 @@ from accounts.forms import AddMemberForm, PersonForm, TeamForm
 from accounts.models import Team
 from accounts.views import ProfileView
 from audit.filtersets import AuditEntryFilterSet
-from audit.models import AuditEntry
+from audit.models import AuditAction, AuditEntry
 from itsm.errors import DomainError
 from itsm.forms import add_domain_error
 
@@ -26,6 +26,7 @@ from .access import DeskAccessMixin
 
 User = get_user_model()
 PAGE_SIZE = 50
+AUTH_ACTIONS = (AuditAction.LOGIN, AuditAction.LOGOUT, AuditAction.LOGIN_FAILED)
 
 
 def _page(request: HttpRequest, queryset: Any) -> Any:
@@ -41,8 +42,8 @@ def _querystring_without_page(request: HttpRequest) -> str:
 class HomeView(DeskAccessMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         my_teams = selectors.teams().filter(memberships__user=request.user)
-        recent = AuditEntry.objects.filter(actor=request.user).select_related(
-            "content_type")[:10]
+        recent = AuditEntry.objects.filter(actor=request.user).exclude(
+            action__in=AUTH_ACTIONS).select_related("content_type")[:10]
         return render(request, "desk/home.html", {
             "my_teams": my_teams,
             "recent": recent,

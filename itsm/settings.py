@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     # ours
+    "itsm",  # template tags and formats of the project package
     "audit",
     "accounts",
     "tickets",

@@ -1,5 +1,7 @@
 """Test overlay: the real settings, plus what makes tests fast and isolated."""
 
+import os
+
 from .settings import *
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.sample_tickets"]
@@ -13,4 +15,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_AUTOREFRESH = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so a real worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # Per process, so two test runs in one checkout do not share (and delete) it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}

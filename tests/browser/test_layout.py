@@ -56,7 +56,7 @@ def test_desk_works_without_javascript(new_page, app_server):
     page.get_by_role("link", name="Database Administration").click()
     members = page.locator("#members")
     expect(members.get_by_role("heading", level=2)).to_have_text("Members (0)")
-    members.get_by_label("Person").select_option(label="approver")
+    members.get_by_label("Person").select_option(label="Sofia Romano (approver)")
     members.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Database Administration")
     expect(members.get_by_role("heading", level=2)).to_have_text("Members (1)")

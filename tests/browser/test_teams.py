@@ -48,7 +48,7 @@ def test_admin_creates_a_team_and_adds_a_member_without_a_reload(page, app_serve
     expect(person_field.locator(".field-error")).to_have_text("This field is required.")
 
     # When they choose a person and add them
-    members.get_by_label("Person").select_option(label="resolver")
+    members.get_by_label("Person").select_option(label="Tomás Ferreira (resolver)")
     with page.expect_response(lambda r: r.request.method == "POST") as added:
         members.get_by_role("button", name="Add", exact=True).click()
     assert added.value.request.headers.get("hx-request") == "true"

@@ -137,15 +137,21 @@ def test_profile_form_error_is_shown_at_its_field(client, requester):
     assert response.status_code == 400
     field_start = html.index('for="id_time_zone"')
     assert html.index('id="id_time_zone_error_1"') > field_start
+    select = html[html.index('<select name="time_zone"'):].split(">")[0]
+    assert 'aria-invalid="true"' in select
+    assert "id_time_zone_helptext id_time_zone_error_1" in select
 
 
 def test_token_created_in_the_ui_is_shown_once(client, requester):
     client.force_login(requester)
     response = client.post("/portal/profile/", {"create_token": "1", "name": "script"})
-    html = response.content.decode()
-    raw = html.split('id="new-token" class="token">')[1].split("<")[0]
+    assert response.status_code == 302  # so a reload does not create a second token
+    shown = client.get(response.url)
+    assert shown["Cache-Control"] == "no-store"
+    raw = shown.content.decode().split('id="new-token" class="token">')[1].split("<")[0]
     assert raw.startswith("itsm_")
     assert raw not in client.get("/portal/profile/").content.decode()
+    assert requester.api_tokens.count() == 1
 
 
 def test_token_form_error_and_revoke(client, requester):
@@ -162,6 +168,20 @@ def test_token_form_error_and_revoke(client, requester):
 
 
 # --- Desk pages -----------------------------------------------------------------------
+
+def test_person_pickers_show_names(client, admin_user):
+    UserFactory(username="jq", first_name="Jane", last_name="Quinn")
+    client.force_login(admin_user)
+    html = client.get(f"/desk/teams/{TeamFactory().pk}/").content.decode()
+    assert "Jane Quinn (jq)" in html
+
+
+def test_desk_home_lists_changes_not_sign_ins(client, admin_user):
+    client.post("/accounts/login/", {"username": "root", "password": PASSWORD})
+    services.team_create(actor=admin_user, name="Visible change")
+    html = client.get("/desk/").content.decode()
+    assert "Visible change" in html and "Logged in" not in html
+
 
 def test_people_list_filters_share_the_api_filterset(client, agent):
     UserFactory(username="zed", first_name="Zed", roles=["resolver"])
