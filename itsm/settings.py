@@ -15,7 +15,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -302,7 +302,12 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_QUEUES)
+# Each queue has its own direct exchange and key, so a message reaches one queue only.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in CELERY_QUEUES
+)
+CELERY_TASK_DEFAULT_EXCHANGE = "default"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 # Tasks route by the first part of their name: "sla.tasks.tick" goes to the sla queue.
 CELERY_TASK_ROUTES = {
     "sla.*": {"queue": "sla"},
