@@ -57,13 +57,17 @@ def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> models.
     return instance
 
 
-def _split(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    unknown = set(changes) - set(USER_FIELDS) - set(PROFILE_FIELDS)
+def reject_unknown_fields(changes: Iterable[str], allowed: Iterable[str]) -> None:
+    unknown = set(changes) - set(allowed)
     if unknown:
         raise DomainError(
             _("Unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))},
             fields={name: [_("Unknown field.")] for name in unknown},
         )
+
+
+def _split(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    reject_unknown_fields(changes, (*USER_FIELDS, *PROFILE_FIELDS))
     user_changes = {k: v for k, v in changes.items() if k in USER_FIELDS}
     profile_changes = {k: v for k, v in changes.items() if k in PROFILE_FIELDS}
     return user_changes, profile_changes
@@ -241,9 +245,7 @@ def _check_service_desk(team: Team) -> None:
 @as_actor
 def team_create(*, actor: Any, name: str, **fields: Any) -> Team:
     require_permission(actor, "accounts.manage_teams")
-    unknown = set(fields) - set(TEAM_FIELDS)
-    if unknown:
-        raise DomainError(_("Unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))})
+    reject_unknown_fields(fields, TEAM_FIELDS)
     team = Team(name=name, **fields)
     _check_service_desk(team)
     validated(team)
@@ -257,9 +259,7 @@ def team_create(*, actor: Any, name: str, **fields: Any) -> Team:
 @as_actor
 def team_update(*, actor: Any, team: Team, **changes: Any) -> Team:
     require_permission(actor, "accounts.manage_teams")
-    unknown = set(changes) - set(TEAM_FIELDS)
-    if unknown:
-        raise DomainError(_("Unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))})
+    reject_unknown_fields(changes, TEAM_FIELDS)
     team = Team.objects.select_for_update().get(pk=team.pk)
     before = snapshot(team, changes)
     for name, value in changes.items():
