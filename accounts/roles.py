@@ -14,6 +14,12 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 DESK = "accounts.access_desk"
+CMDB_EDIT = (
+    "cmdb.add_configurationitem", "cmdb.change_configurationitem",
+    "cmdb.import_configurationitem", "cmdb.add_relationship", "cmdb.delete_relationship",
+    "cmdb.add_softwarelicence", "cmdb.change_softwarelicence", "cmdb.add_installation",
+    "cmdb.delete_installation",
+)
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,11 @@ ROLES: tuple[Role, ...] = (
     Role("problem_manager", "Problem manager",
          _("Owns problems, root cause and known errors."), (DESK, "audit.view_auditentry")),
     Role("change_manager", "Change manager",
-         _("Owns change enablement and the CAB."), (DESK, "audit.view_auditentry")),
+         _("Owns change enablement and the CAB."),
+         (DESK, "audit.view_auditentry", "cmdb.add_relationship", "cmdb.delete_relationship")),
     Role("cab_member", "CAB member", _("Approves or rejects changes."), (DESK,)),
     Role("asset_manager", "Asset manager",
-         _("Owns the CMDB, assets and licences."), (DESK,)),
+         _("Owns the CMDB, assets and licences."), (DESK, *CMDB_EDIT)),
     Role("remediation_operator", "Remediation operator",
          _("Starts approved remediation runs on endpoints."), (DESK,)),
     Role("remediation_approver", "Remediation approver",

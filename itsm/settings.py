@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "tickets",
+    "cmdb",
     "desk",
     "portal",
     "demo",

@@ -32,6 +32,8 @@ class Workflow:
     states: type  # a TextChoices
     transitions: tuple[Transition, ...]
     initial: str
+    # The model field holding the state ("state" on tickets, "status" on CIs).
+    state_field: str = "state"
     _index: dict[tuple[str, str], Transition] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -52,20 +54,22 @@ class Workflow:
         """The moves out of the ticket's state that ``user`` may make (UI buttons)."""
         return [
             t for t in self.transitions
-            if t.source == ticket.state
+            if t.source == getattr(ticket, self.state_field)
             and (user is None or t.permission is None or user.has_perm(t.permission))
         ]
 
     def check(self, ticket: Any, target: str, user: Any, values: dict[str, Any]) -> Transition:
         """Return the transition from the ticket's state to ``target`` or raise why not."""
         label = dict(self.states.choices)
-        transition = self.find(ticket.state, target)
+        current = getattr(ticket, self.state_field)
+        transition = self.find(current, target)
         if transition is None:
             raise DomainError(
                 _("Cannot move from %(source)s to %(target)s.")
-                % {"source": label.get(ticket.state, ticket.state),
+                % {"source": label.get(current, current),
                    "target": label.get(target, target)},
-                code="invalid_transition", fields={"state": [_("Not allowed from here.")]},
+                code="invalid_transition",
+                fields={self.state_field: [_("Not allowed from here.")]},
             )
         if user is not None and transition.permission and not user.has_perm(
             transition.permission
