@@ -73,6 +73,21 @@ class AttributeDefinition(models.Model):
     def __str__(self) -> str:
         return f"{self.ci_class.key}.{self.key}"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.type == AttributeType.CHOICE:
+            if not isinstance(self.choices, list) or not self.choices or not all(
+                isinstance(c, str) and c.strip() for c in self.choices
+            ):
+                raise ValidationError({"choices": _("List the allowed values, e.g. "
+                                                    '["laptop", "desktop"].')})
+        elif self.choices:
+            raise ValidationError({"choices": _("Only choice attributes have choices.")})
+        if self.reference_class_id and self.type != AttributeType.REFERENCE:
+            raise ValidationError({"reference_class": _("Only reference attributes point at "
+                                                        "a class.")})
+
 
 class CIStatus(models.TextChoices):
     PLANNED = "planned", _("Planned")
@@ -349,6 +364,16 @@ class CmdbSettings(models.Model):
 
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        days = self.expiry_warning_days
+        if not isinstance(days, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 365 for d in days
+        ):
+            raise ValidationError({"expiry_warning_days": _(
+                "Enter whole numbers of days between 1 and 365, e.g. [30, 7, 1].")})
 
 
 class SavedView(models.Model):

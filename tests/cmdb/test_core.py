@@ -195,3 +195,30 @@ def test_non_propagating_links_are_not_followed(db):
     device, group = CIFactory(name="pc"), CIFactory(name="group")
     link(device, group, "member_of")
     assert [ci.name for ci, _d in selectors.ci_impact(group, direction="up").nodes] == ["group"]
+
+
+def test_admin_edits_of_the_data_model_are_validated_and_audited(client, admin_user):
+    client.force_login(admin_user)
+    server_class = ci_class("server")
+    page = client.get(f"/admin/cmdb/ciclass/{server_class.pk}/change/")
+    assert page.status_code == 200
+    response = client.post("/admin/cmdb/cmdbsettings/1/change/",
+                           {"expiry_warning_days": "[30, -1]"})
+    assert response.status_code == 200 and b"whole numbers of days" in response.content
+    client.post("/admin/cmdb/cmdbsettings/1/change/", {"expiry_warning_days": "[60, 14]"})
+    from cmdb.models import CmdbSettings
+
+    assert CmdbSettings.objects.get().expiry_warning_days == [60, 14]
+    entry = AuditEntry.objects.filter(content_type__model="cmdbsettings").latest("id")
+    assert entry.actor == admin_user and entry.changes["expiry_warning_days"][1] == [60, 14]
+
+
+def test_choice_attributes_need_choices(db):
+    from django.core.exceptions import ValidationError
+
+    from cmdb.models import AttributeDefinition
+
+    definition = AttributeDefinition(ci_class=ci_class("server"), key="tier", label="Tier",
+                                     type="choice", choices=[])
+    with pytest.raises(ValidationError):
+        definition.full_clean()
