@@ -27,6 +27,12 @@ from .models import (
 ATTRIBUTE_PREFIX = "attr."
 
 
+class IPAddressFilter(django_filters.CharFilter):
+    """A malformed address is a 400 naming the filter, not a database error."""
+
+    field_class = forms.GenericIPAddressField
+
+
 class ConfigurationItemFilterSet(django_filters.FilterSet):
     """Filters of the CI list. Besides the named filters, ``attr.<key>=<value>`` filters
     on an attribute (exact match; several may be combined)."""
@@ -49,7 +55,7 @@ class ConfigurationItemFilterSet(django_filters.FilterSet):
     location = django_filters.CharFilter(lookup_expr="icontains", label=_("Location"))
     serial_number = django_filters.CharFilter(lookup_expr="iexact", label=_("Serial number"))
     hostname = django_filters.CharFilter(lookup_expr="iexact", label=_("Hostname"))
-    ip_address = django_filters.CharFilter(label=_("IP address"))
+    ip_address = IPAddressFilter(label=_("IP address"))
     assigned_to = django_filters.NumberFilter(field_name="assigned_to", label=_("Assigned to"))
     warranty_before = django_filters.DateFilter(field_name="warranty_end", lookup_expr="lte",
                                                 label=_("Warranty ends before"),
@@ -67,7 +73,7 @@ class ConfigurationItemFilterSet(django_filters.FilterSet):
         return queryset.filter(
             Q(name__icontains=value) | Q(hostname__icontains=value)
             | Q(serial_number__iexact=value) | Q(asset_tag__iexact=value)
-            | Q(ip_address=value if _looks_like_ip(value) else None)
+            | (Q(ip_address=value) if _looks_like_ip(value) else Q(pk__in=[]))
         )
 
     @property

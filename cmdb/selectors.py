@@ -36,7 +36,7 @@ class Impact:
 # to the needing). Downstream: what the CI needs (follow links forwards).
 _WALK_SQL = """
 WITH RECURSIVE walk(ci_id, depth) AS (
-    SELECT %s, 0
+    SELECT CAST(%s AS BIGINT), 0
     UNION
     SELECT r.{next}, w.depth + 1
     FROM {relationship} r

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -157,12 +158,56 @@ def identity_of(*, serial_number: str = "", asset_tag: str = "", hostname: str =
     return None, None
 
 
-def ci_find_identified(**identifiers: str) -> ConfigurationItem | None:
-    """The CI the identification rule matches for these identifiers, if any."""
-    key, _field = identity_of(**{k: v or "" for k, v in identifiers.items()})
+def _differs(mine: str, theirs: str) -> bool:
+    return bool(mine and theirs and mine.strip().lower() != theirs.strip().lower())
+
+
+def _contradicts(ci: ConfigurationItem, ids: dict[str, str]) -> bool:
+    """True when the CI and the identifiers both carry a value for some identifier and
+    the values differ: then they are two different things."""
+    if _differs(ci.serial_number, ids["serial_number"]) or _differs(ci.asset_tag,
+                                                                    ids["asset_tag"]):
+        return True
+    if ids["hostname"] and ci.hostname and (
+        _differs(ci.hostname.rstrip("."), ids["hostname"].rstrip("."))
+        or _differs(ci.domain.strip("."), ids["domain"].strip(".") or ci.domain.strip("."))
+    ):
+        return True
+    return bool(ids["mac_address"] and ci.mac_address
+                and ci.mac_address != normalise_mac(ids["mac_address"]))
+
+
+def ci_find_identified(*, exclude_pk: int | None = None,
+                       **identifiers: str) -> ConfigurationItem | None:
+    """The CI these identifiers identify, if any.
+
+    First the identification rule's own key (serial, else asset tag, else hostname +
+    domain, else MAC). Then a CI that shares any identifier and contradicts none, so a
+    row that knows only the hostname still finds the server recorded by its serial."""
+    ids = {f: (identifiers.get(f) or "").strip()
+           for f in ("serial_number", "asset_tag", "hostname", "domain", "mac_address")}
+    key, _field = identity_of(**ids)
     if key is None:
         return None
-    return ConfigurationItem.objects.select_related("ci_class").filter(identity=key).first()
+    items = ConfigurationItem.objects.select_related("ci_class")
+    if exclude_pk is not None:
+        items = items.exclude(pk=exclude_pk)
+    exact = items.filter(identity=key).first()
+    if exact is not None:
+        return exact
+    shared = Q(pk__in=[])
+    if ids["serial_number"]:
+        shared |= Q(serial_number__iexact=ids["serial_number"])
+    if ids["asset_tag"]:
+        shared |= Q(asset_tag__iexact=ids["asset_tag"])
+    if ids["hostname"]:
+        shared |= Q(hostname__iexact=ids["hostname"].rstrip("."))
+    if ids["mac_address"]:
+        shared |= Q(mac_address=normalise_mac(ids["mac_address"]))
+    for candidate in items.filter(shared).order_by("pk")[:20]:
+        if not _contradicts(candidate, ids):
+            return candidate
+    return None
 
 
 def _check_identity(ci: ConfigurationItem) -> None:
@@ -172,7 +217,9 @@ def _check_identity(ci: ConfigurationItem) -> None:
     ci.identity = key
     if key is None:
         return
-    existing = ConfigurationItem.objects.filter(identity=key).exclude(pk=ci.pk).first()
+    existing = ci_find_identified(
+        exclude_pk=ci.pk, serial_number=ci.serial_number, asset_tag=ci.asset_tag,
+        hostname=ci.hostname, domain=ci.domain, mac_address=ci.mac_address)
     if existing is not None:
         raise Conflict(
             _("This is already recorded as %(name)s (CI %(id)s).")

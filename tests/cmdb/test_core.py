@@ -222,3 +222,20 @@ def test_choice_attributes_need_choices(db):
                                      type="choice", choices=[])
     with pytest.raises(ValidationError):
         definition.full_clean()
+
+
+def test_a_lower_priority_identifier_finds_the_ci_recorded_by_serial(asset_manager):
+    first = server(asset_manager, serial_number="SN1", hostname="web-01")
+    found, created = services.ci_upsert_identified(actor=asset_manager, values={
+        "name": "web-01", "ci_class": ci_class("server"), "hostname": "WEB-01",
+        "attributes": {"rack": "B2"}})
+    assert not created and found.pk == first.pk
+    with pytest.raises(Conflict) as error:  # and creating it again by hostname is refused
+        server(asset_manager, name="web-01 (again)", hostname="web-01")
+    assert f"CI {first.pk}" in error.value.message
+
+
+def test_a_contradicting_serial_means_a_different_device(asset_manager):
+    server(asset_manager, name="a", serial_number="SN1", hostname="web-01")
+    other = server(asset_manager, name="b", serial_number="SN2", hostname="web-01")
+    assert other.identity == "serial:SN2"
