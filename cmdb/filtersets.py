@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Team
 
 from .models import (
+    AttributeDefinition,
+    AttributeType,
     CIClass,
     CIStatus,
     ConfigurationItem,
@@ -80,13 +82,15 @@ class ConfigurationItemFilterSet(django_filters.FilterSet):
     def qs(self) -> QuerySet:
         queryset = super().qs
         for key, value in self.attribute_filters().items():
-            queryset = queryset.filter(**{f"attributes__{key}": _attribute_query_value(value)})
+            queryset = queryset.filter(_attribute_match(key, value))
         return queryset
 
     def attribute_filters(self) -> dict[str, str]:
+        """``attr.<key>`` parameters with a value (an empty one filters nothing)."""
         data = self.data or {}
-        return {k[len(ATTRIBUTE_PREFIX):]: data.get(k) for k in data
-                if k.startswith(ATTRIBUTE_PREFIX) and k[len(ATTRIBUTE_PREFIX):].isidentifier()}
+        found = {k[len(ATTRIBUTE_PREFIX):]: data.get(k) for k in data
+                 if k.startswith(ATTRIBUTE_PREFIX) and k[len(ATTRIBUTE_PREFIX):].isidentifier()}
+        return {k: v for k, v in found.items() if v not in (None, "")}
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
@@ -108,20 +112,28 @@ def _looks_like_ip(value: str) -> bool:
     return True
 
 
-def _attribute_query_value(value: str) -> Any:
-    """Attribute values are stored typed (numbers, booleans); match the query the same
-    way."""
-    text = str(value)
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
+def _typed(kind: str, text: str) -> Any:
+    if kind == AttributeType.BOOLEAN:
+        return text.strip().lower() in ("true", "yes", "1", "on")
+    if kind in (AttributeType.NUMBER, AttributeType.REFERENCE):
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else number
+    return text
+
+
+def _attribute_match(key: str, value: str) -> Q:
+    """Attribute values are stored typed, as their schema says (the number 16, the text
+    "16"). Match the value the way each class that has this attribute stores it."""
+    kinds = set(AttributeDefinition.objects.filter(key=key).values_list("type", flat=True))
+    match = Q(pk__in=[])
+    for kind in kinds or {AttributeType.TEXT}:
+        typed = _typed(kind, str(value))
+        if typed is not None:
+            match |= Q(**{f"attributes__{key}": typed})
+    return match
 
 
 class RelationshipFilterSet(django_filters.FilterSet):

@@ -106,7 +106,7 @@ CI_LIFECYCLE = Workflow(
     transitions=(
         Transition("planned", "in_stock", _("Receive into stock"), _EDIT),
         Transition("planned", "operational", _("Deploy"), _EDIT),
-        Transition("planned", "retired", _("Cancel"), _EDIT),
+        Transition("planned", "retired", _("Cancel plan"), _EDIT),
         Transition("in_stock", "operational", _("Deploy"), _EDIT),
         Transition("in_stock", "retired", _("Retire"), _EDIT),
         Transition("operational", "maintenance", _("Start maintenance"), _EDIT),

@@ -267,8 +267,10 @@ def ci_create(*, actor: Any, name: str, ci_class: CIClass, tags: Iterable[str] =
                        code="duplicate_ci") from error
     tag_list = _tags(tags)
     ci.tags.set(tag_list)
+    initial = {k: v for k, v in snapshot(ci, ("name", "ci_class", "status", *CI_FIELDS[2:]))
+               .items() if v not in (None, "", {}, [])}
     audit_record(action=AuditAction.CREATE, target=ci, changes={
-        **diff({}, snapshot(ci, ("name", "ci_class", "status", *CI_FIELDS[2:]))),
+        **diff({}, initial),
         **({"tags": [None, sorted(t.name for t in tag_list)]} if tag_list else {}),
     })
     return ci
@@ -347,16 +349,14 @@ def relationship_check(source: ConfigurationItem, target: ConfigurationItem,
                           code="self_relationship", fields={"target": [_("Choose another CI.")]})
     sources = set(rel_type.allowed_sources.values_list("pk", flat=True))
     targets = set(rel_type.allowed_targets.values_list("pk", flat=True))
+    names = {"rel": rel_type.name, "src": source.ci_class.name, "cls": target.ci_class.name}
     if sources and source.ci_class_id not in sources:
         raise DomainError(
-            _("A %(cls)s cannot %(rel)s anything.") % {"cls": source.ci_class.name,
-                                                        "rel": rel_type.name},
+            _("“%(rel)s” cannot start from a CI of class %(src)s.") % names,
             code="class_not_allowed", fields={"source": [_("Class not allowed here.")]})
     if targets and target.ci_class_id not in targets:
         raise DomainError(
-            _("A %(src)s cannot %(rel)s a %(cls)s.") % {"src": source.ci_class.name,
-                                                         "rel": rel_type.name,
-                                                         "cls": target.ci_class.name},
+            _("“%(rel)s” cannot link a CI of class %(src)s to one of class %(cls)s.") % names,
             code="class_not_allowed", fields={"target": [_("Class not allowed here.")]})
 
 

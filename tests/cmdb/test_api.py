@@ -147,7 +147,7 @@ def test_asset_manager_creates_a_ci(as_assets, asset_manager):
     assert body["transitions"] == [
         {"to_status": "in_stock", "label": "Receive into stock"},
         {"to_status": "operational", "label": "Deploy"},
-        {"to_status": "retired", "label": "Cancel"},
+        {"to_status": "retired", "label": "Cancel plan"},
     ]
     created = entries(ci, AuditAction.CREATE).get()
     assert created.actor == asset_manager and created.source == "api"
