@@ -326,8 +326,15 @@ def ci_upsert_identified(*, actor: Any, values: dict[str, Any],
                          tags: Iterable[str] | None = None) -> tuple[ConfigurationItem, bool]:
     """For imports and discovery: update the CI the identification rule finds, else
     create one. Returns (ci, created)."""
-    existing = ci_find_identified(**{f: values.get(f, "") or "" for f in IDENTIFIER_FIELDS},
-                                  domain=values.get("domain", "") or "")
+    identifiers = {f: values.get(f, "") or "" for f in IDENTIFIER_FIELDS}
+    existing = ci_find_identified(**identifiers, domain=values.get("domain", "") or "")
+    if existing is None and not any(v.strip() for v in identifiers.values()):
+        # Nothing to identify it by (a business service, an application): the same name
+        # in the same class is the same CI, when there is exactly one.
+        named = list(ConfigurationItem.objects.filter(
+            ci_class=values["ci_class"], name__iexact=str(values.get("name", "")).strip(),
+            identity__isnull=True)[:2])
+        existing = named[0] if len(named) == 1 else None
     if existing is None:
         data = dict(values)
         return ci_create(actor=actor, name=data.pop("name"), ci_class=data.pop("ci_class"),

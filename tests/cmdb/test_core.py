@@ -239,3 +239,14 @@ def test_a_contradicting_serial_means_a_different_device(asset_manager):
     server(asset_manager, name="a", serial_number="SN1", hostname="web-01")
     other = server(asset_manager, name="b", serial_number="SN2", hostname="web-01")
     assert other.identity == "serial:SN2"
+
+
+def test_upsert_without_identifiers_matches_class_and_name(asset_manager):
+    service = services.ci_create(actor=asset_manager, name="Payroll",
+                                 ci_class=ci_class("business_service"))
+    again, created = services.ci_upsert_identified(actor=asset_manager, values={
+        "name": "payroll", "ci_class": ci_class("business_service"), "location": "HQ"})
+    assert not created and again.pk == service.pk and again.location == "HQ"
+    other, created = services.ci_upsert_identified(actor=asset_manager, values={
+        "name": "Payroll", "ci_class": ci_class("application")})
+    assert created and other.pk != service.pk
