@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Team
 from accounts.services import require_permission, validated
-from audit.context import as_actor
+from audit.context import acting_as, as_actor, user_actor
 from audit.models import AuditAction
 from audit.services import audit_record
 from itsm.errors import Conflict, DomainError, NotPermitted
@@ -1118,35 +1118,93 @@ def _apply_row(planner: Planner, actor: Any, row: dict[str, Any]) -> dict[str, A
     return {"outcome": outcome, "reasons": [], "id": written.pk, "name": name}
 
 
+APPLY_SAVE_EVERY = 25  # rows written between two progress saves
+APPLY_LEASE = datetime.timedelta(minutes=5)  # a worker's claim on a job, renewed as it goes
+APPLY_STALE_AFTER = datetime.timedelta(minutes=2)  # queued but never claimed: re-queue
+
+
 @transaction.atomic
 @as_actor
 def import_apply(*, actor: Any, job: ImportJob) -> ImportJob:
-    """Write the valid rows of a previewed import, each in its own savepoint: a row that
-    fails is reported in the summary and the others go on."""
+    """Queue the valid rows of a previewed import to be written by a worker. The page
+    shows the progress; nothing holds the web request (or the database) meanwhile."""
+    from .tasks import apply_import
+
     job = _open_job(actor, job)
-    # The planner's CIs are a fresh snapshot, taken under the job's lock.
-    planner = _planner(job.kind, (row["values"] for row in job.rows
-                                  if row["action"] in (CREATE, UPDATE)))
-    summary: dict[str, Any] = {"preview": job.summary.get("preview") or counts_of(job.rows),
+    job.status = ImportStatus.APPLYING
+    job.summary = {**job.summary, "preview": job.summary.get("preview") or counts_of(job.rows),
+                   "queued_at": timezone.now().isoformat(), "done": 0}
+    job.save(update_fields=["status", "summary"])
+    audit_record(action=AuditAction.TRANSITION, target=job,
+                 changes={"status": [ImportStatus.PREVIEW, ImportStatus.APPLYING]},
+                 message=_("Queued to be applied."))
+    transaction.on_commit(lambda: apply_import.delay(job.pk))
+    return job
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    """Take the job for this worker unless another holds a live claim (a duplicate
+    message) or it is no longer being applied."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != ImportStatus.APPLYING:
+            return None
+        until = job.summary.get("claimed_until")
+        now = timezone.now()
+        if until and datetime.datetime.fromisoformat(until) > now:
+            return None
+        job.summary = {**job.summary, "claimed_until": (now + APPLY_LEASE).isoformat()}
+        job.save(update_fields=["summary"])
+        return job
+
+
+def _save_progress(job: ImportJob, rows: list[dict[str, Any]], done: int) -> None:
+    job.rows = rows
+    job.summary = {**job.summary, "done": done,
+                   "claimed_until": (timezone.now() + APPLY_LEASE).isoformat()}
+    with transaction.atomic():
+        job.save(update_fields=["rows", "summary"])
+
+
+def import_run(job_id: int) -> ImportJob | None:
+    """Worker side: write the queued rows, each in its own short transaction, saving the
+    results as it goes. Safe to run again: rows that have a result are skipped, so a
+    crashed or repeated run resumes where the last one stopped."""
+    job = _claim(job_id)
+    if job is None:
+        return None
+    actor = job.created_by
+    with acting_as(user_actor(actor, "task")):
+        planner = _planner(job.kind, (row["values"] for row in job.rows
+                                      if row["action"] in (CREATE, UPDATE)))
+        rows = list(job.rows)
+        pending = [i for i, row in enumerate(rows)
+                   if row["action"] in (CREATE, UPDATE) and "result" not in row]
+        done = sum(1 for row in rows if "result" in row)
+        for count, index in enumerate(pending, start=1):
+            rows[index] = {**rows[index], "result": _apply_row(planner, actor, rows[index])}
+            done += 1
+            if count % APPLY_SAVE_EVERY == 0:
+                _save_progress(job, rows, done)
+        return _finish(job, rows)
+
+
+@transaction.atomic
+def _finish(job: ImportJob, rows: list[dict[str, Any]]) -> ImportJob:
+    summary: dict[str, Any] = {"preview": job.summary.get("preview") or counts_of(rows),
                                "created": [], "updated": [], "unchanged": [], "failed": [],
                                "rejected": []}
-    rows = []
-    for row in job.rows:
+    for row in rows:
+        result = row.get("result")
         if row["action"] == REJECT:
             summary["rejected"].append(row["line"])
-        elif row["action"] == UNCHANGED:
+        elif row["action"] == UNCHANGED or (result or {}).get("outcome") == UNCHANGED:
             summary["unchanged"].append(row["line"])
+        elif result["outcome"] == FAILED:
+            summary["failed"].append(_failure(row, result["reasons"]))
         else:
-            result = _apply_row(planner, actor, row)
-            row = {**row, "result": result}
-            if result["outcome"] == FAILED:
-                summary["failed"].append(_failure(row, result["reasons"]))
-            elif result["outcome"] == UNCHANGED:
-                summary["unchanged"].append(row["line"])
-            else:
-                summary[result["outcome"]].append(
-                    {"line": row["line"], "id": result["id"], "name": result["name"]})
-        rows.append(row)
+            summary[result["outcome"]].append(
+                {"line": row["line"], "id": result["id"], "name": result["name"]})
     counts = {key: len(summary[key])
               for key in ("created", "updated", "unchanged", "failed", "rejected")}
     summary["counts"] = counts
@@ -1154,11 +1212,31 @@ def import_apply(*, actor: Any, job: ImportJob) -> ImportJob:
     job.status, job.applied_at = ImportStatus.APPLIED, timezone.now()
     job.save(update_fields=["rows", "summary", "status", "applied_at"])
     audit_record(action=AuditAction.TRANSITION, target=job,
-                 changes={"status": [ImportStatus.PREVIEW, ImportStatus.APPLIED],
+                 changes={"status": [ImportStatus.APPLYING, ImportStatus.APPLIED],
                           "counts": [None, counts]},
                  message=_("Applied: %(created)d created, %(updated)d updated, %(unchanged)d "
                            "unchanged, %(failed)d failed, %(rejected)d rejected.") % counts)
     return job
+
+
+def imports_resume_stale(now: datetime.datetime | None = None) -> list[int]:
+    """The sweep behind lost messages: re-queue jobs still being applied whose worker
+    claim ran out (a crash) or that no worker ever claimed."""
+    from .tasks import apply_import
+
+    now = now or timezone.now()
+    stale = []
+    for job in ImportJob.objects.filter(status=ImportStatus.APPLYING).only("pk", "summary"):
+        until = job.summary.get("claimed_until")
+        queued = job.summary.get("queued_at")
+        if (until and datetime.datetime.fromisoformat(until) < now) or (
+            not until and queued
+            and datetime.datetime.fromisoformat(queued) < now - APPLY_STALE_AFTER
+        ):
+            stale.append(job.pk)
+    for pk in stale:
+        apply_import.delay(pk)
+    return stale
 
 
 @transaction.atomic

@@ -402,6 +402,7 @@ class ImportKind(models.TextChoices):
 
 class ImportStatus(models.TextChoices):
     PREVIEW = "preview", _("Preview")
+    APPLYING = "applying", _("Being applied")
     APPLIED = "applied", _("Applied")
     CANCELLED = "cancelled", _("Cancelled")
 

@@ -146,13 +146,17 @@ class ImportApplyView(ImportAccessMixin, View):
         except DomainError as error:
             messages.error(request, error.message)
             return redirect("cmdb:import_job", pk=job.pk)
-        counts = job.summary["counts"]
-        text = _("Import applied: %(created)d created, %(updated)d updated.") % counts
-        if counts["failed"]:
-            messages.warning(request, text + " " + _(
-                "%(failed)d rows failed and were not imported: see why below.") % counts)
+        job.refresh_from_db()
+        if job.status == ImportStatus.APPLIED:  # a fast worker (or eager tasks) finished
+            counts = job.summary["counts"]
+            text = _("Import applied: %(created)d created, %(updated)d updated.") % counts
+            if counts["failed"]:
+                messages.warning(request, text + " " + _(
+                    "%(failed)d rows failed and were not imported: see why below.") % counts)
+            else:
+                messages.success(request, text)
         else:
-            messages.success(request, text)
+            messages.info(request, _("Import started: the rows are being written."))
         return redirect("cmdb:import_job", pk=job.pk)
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from accounts import services as accounts
 from accounts.models import Team
 from audit.context import acting_as_system
+from demo.cmdb_estate import load_cmdb
 
 User = get_user_model()
 
@@ -157,6 +158,7 @@ def load_people() -> None:
 
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("people and teams", load_people),
+    ("CMDB estate", load_cmdb),
 )
 
 

@@ -13,6 +13,7 @@ run the suite on PostgreSQL and Redis).
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
@@ -332,6 +333,14 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-credentials": {
         "task": "accounts.tasks.purge_expired_credentials",
         "schedule": 60 * 60,
+    },
+    "cmdb-expiry-warnings": {
+        "task": "cmdb.tasks.send_expiry_warnings",
+        "schedule": crontab(hour=7, minute=0),  # daily, 07:00 UTC (CELERY_TIMEZONE)
+    },
+    "cmdb-resume-stale-imports": {
+        "task": "cmdb.tasks.resume_stale_imports",
+        "schedule": 5 * 60,
     },
 }
 

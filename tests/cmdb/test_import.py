@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction as django_transaction
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditEntry
@@ -21,6 +22,19 @@ from tests.factories import TeamFactory, UserFactory
 
 DATA = Path(__file__).parent / "data"
 UPLOAD_URL = reverse("cmdb:import_upload")
+
+
+@pytest.fixture(autouse=True)
+def _apply_runs_at_once(monkeypatch):
+    """The apply is queued on commit to a worker. A test runs inside one transaction
+    that never commits, so run the queued task at once (Celery is eager in tests)."""
+    monkeypatch.setattr(django_transaction, "on_commit", lambda func, *a, **k: func())
+
+
+def apply_now(actor, job):
+    imports.import_apply(actor=actor, job=job)
+    job.refresh_from_db()
+    return job
 
 
 @pytest.fixture
@@ -204,8 +218,12 @@ def test_confirm_writes_only_the_valid_rows_and_audits(assets_client, asset_mana
     assert job.summary["counts"] == {"created": 1, "updated": 1, "unchanged": 0,
                                      "failed": 0, "rejected": 9}
     # Audited: the job with its actor and counts, and each CI through the services.
-    applied = AuditEntry.objects.get(object_id=str(job.pk), action=AuditAction.TRANSITION)
-    assert applied.actor == asset_manager
+    queued, applied = AuditEntry.objects.filter(
+        object_id=str(job.pk), action=AuditAction.TRANSITION,
+        content_type__model="importjob").order_by("id")
+    assert queued.changes == {"status": ["preview", "applying"]}
+    assert queued.actor == asset_manager and queued.source == "web"
+    assert applied.actor == asset_manager and applied.source == "task"
     assert applied.changes["counts"][1]["created"] == 1
     assert AuditEntry.objects.filter(object_id=str(web.pk), action=AuditAction.CREATE,
                                      actor=asset_manager).exists()
@@ -231,7 +249,7 @@ def test_a_row_that_fails_at_apply_time_is_reported_and_the_others_go_on(asset_m
     taken = server(asset_manager, "new-1 (by hand)", serial_number="sn-1")
     services.ci_update(actor=asset_manager, ci=edited, location="C")
 
-    job = imports.import_apply(actor=asset_manager, job=job)
+    job = apply_now(asset_manager, job)
 
     assert job.summary["counts"]["created"] == 1
     failed = {f["line"]: f for f in job.summary["failed"]}
@@ -260,7 +278,7 @@ def test_a_service_refusal_at_apply_time_fails_only_that_row(asset_manager, monk
         return ci, created
 
     monkeypatch.setattr(services, "ci_upsert_identified", refuse_bad)
-    job = imports.import_apply(actor=asset_manager, job=job)
+    job = apply_now(asset_manager, job)
 
     assert sorted(ConfigurationItem.objects.values_list("name", flat=True)) == ["ok-1",
                                                                                 "ok-3"]
@@ -274,7 +292,7 @@ def test_status_change_goes_through_the_lifecycle(asset_manager):
     job = preview(asset_manager, "name,class,serial_number,status\nweb-01,server,SN-1,retired\n")
     assert changes(job.rows[0]) == {"status": ("operational", "retired")}
 
-    imports.import_apply(actor=asset_manager, job=job)
+    job = apply_now(asset_manager, job)
 
     ci.refresh_from_db()
     assert ci.status == "retired"
@@ -321,7 +339,7 @@ def test_an_export_imported_again_is_unchanged_and_an_edit_is_an_update(asset_ma
     assert actions == {"web-01": "update", "Payroll": "unchanged", "Laptop": "unchanged",
                        "pg-main": "unchanged"}
     assert changes(by_line(job)[2]) == {"domain": ("corp.example", "corp.example.org")}
-    imports.import_apply(actor=asset_manager, job=job)
+    job = apply_now(asset_manager, job)
     assert ConfigurationItem.objects.count() == 4
     web.refresh_from_db()
     assert web.domain == "corp.example.org"
@@ -338,7 +356,7 @@ def test_a_new_serial_on_a_ci_known_by_asset_tag_updates_it(asset_manager):
     assert row["action"] == "update" and row["target"]["id"] == laptop.pk
     assert row["matched_by"] == "asset tag at-9"
 
-    imports.import_apply(actor=asset_manager, job=job)
+    job = apply_now(asset_manager, job)
 
     laptop.refresh_from_db()
     assert ConfigurationItem.objects.count() == 1
@@ -514,3 +532,61 @@ def test_the_template_download_has_the_export_header(assets_client):
     assert response.status_code == 200
     header = response.content.decode("utf-8-sig").splitlines()[0].split(",")
     assert header[:2] == ["name", "class"] and "warranty_end" in header
+
+
+# --- Background apply -----------------------------------------------------------------
+
+def test_apply_is_resumable_and_a_duplicate_message_is_harmless(asset_manager, monkeypatch):
+    """A worker that dies part-way leaves its rows' results saved; the sweep re-queues the
+    job once its claim runs out, and the next run writes only the rest."""
+    import datetime
+
+    from django.utils import timezone
+
+    from cmdb.tasks import apply_import
+
+    monkeypatch.setattr(django_transaction, "on_commit", lambda func, *a, **k: None)
+    monkeypatch.setattr(imports, "APPLY_SAVE_EVERY", 1)
+    job = preview(asset_manager, "name,class,serial_number,attr.os\n"
+                                 "a,server,SN-A,RHEL 9\nb,server,SN-B,RHEL 9\n")
+    imports.import_apply(actor=asset_manager, job=job)  # queued; the message is "lost"
+    job.refresh_from_db()
+    assert job.status == ImportStatus.APPLYING
+    real_apply_row = imports._apply_row
+    calls = []
+
+    def dies_on_second_row(planner, actor, row):
+        calls.append(row["line"])
+        if len(calls) == 2:
+            raise SystemExit("worker killed")
+        return real_apply_row(planner, actor, row)
+
+    monkeypatch.setattr(imports, "_apply_row", dies_on_second_row)
+    with pytest.raises(SystemExit):
+        imports.import_run(job.pk)
+    assert ConfigurationItem.objects.filter(serial_number="SN-A").exists()
+    assert imports.import_run(job.pk) is None  # its claim is still live: no double run
+
+    monkeypatch.setattr(imports, "_apply_row", real_apply_row)
+    later = timezone.now() + imports.APPLY_LEASE + datetime.timedelta(seconds=1)
+    sent = []
+    monkeypatch.setattr(apply_import, "delay", lambda pk: sent.append(pk))
+    assert imports.imports_resume_stale(now=later) == [job.pk] and sent == [job.pk]
+    job.refresh_from_db()
+    job.summary["claimed_until"] = (timezone.now() - datetime.timedelta(seconds=1)).isoformat()
+    job.save(update_fields=["summary"])
+    imports.import_run(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.APPLIED
+    assert job.summary["counts"]["created"] == 2
+    assert ConfigurationItem.objects.filter(serial_number__in=["SN-A", "SN-B"]).count() == 2
+
+
+def test_the_page_shows_progress_while_a_worker_applies(assets_client, asset_manager,
+                                                        monkeypatch):
+    monkeypatch.setattr(django_transaction, "on_commit", lambda func, *a, **k: None)
+    job = preview(asset_manager, "name,class,serial_number,attr.os\na,server,SN-A,RHEL 9\n")
+    response = assets_client.post(reverse("cmdb:import_apply", args=[job.pk]), follow=True)
+    html = response.content.decode()
+    assert "Import started" in html and "Being imported" in html
+    assert 'http-equiv="refresh"' in html and "0 of 1 rows written" in html
