@@ -274,7 +274,7 @@ def test_the_detail_query_count_is_pinned(manager_client, django_assert_num_quer
     host = CIFactory(name="esx", ci_class=ci_class("server"), attributes={"os": "RHEL 9"})
     url = reverse("cmdb:ci_detail", args=[host.pk])
     manager_client.get(url)
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(20):
         manager_client.get(url)
     for number in range(15):
         vm = CIFactory(name=f"vm-{number}", ci_class=ci_class("virtual_machine"),
@@ -284,7 +284,7 @@ def test_the_detail_query_count_is_pinned(manager_client, django_assert_num_quer
         Relationship.objects.create(source=app, target=vm, type=rel_type("runs_on"))
 
     # the page costs the same
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(20):
         response = manager_client.get(url)
     assert len(response.context["impact_nodes"]) == 30
 
