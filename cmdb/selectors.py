@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from .models import ConfigurationItem, Installation, Relationship, RelationshipType
@@ -34,52 +33,52 @@ class Impact:
     truncated: bool = False
 
 
-# Upstream: who is affected if the CI fails (follow links backwards, from the needed
-# to the needing). Downstream: what the CI needs (follow links forwards).
-# The type filter is a join, not a literal IN list: SQLite then walks the relationship
-# index instead of building a filter over the whole table on every call (measured 46 ms
-# -> 6 ms at depth 5 on 500,000 links; no difference on PostgreSQL).
-_WALK_SQL = """
-WITH RECURSIVE walk(ci_id, depth) AS (
-    SELECT CAST(%s AS BIGINT), 0
-    UNION
-    SELECT r.{next}, w.depth + 1
-    FROM {relationship} r
-    JOIN walk w ON r.{here} = w.ci_id
-    JOIN {relationship_type} t ON t.id = r.type_id
-    WHERE w.depth < %s AND t.propagates_impact
-)
-SELECT ci_id, MIN(depth) AS distance FROM walk GROUP BY ci_id ORDER BY distance, ci_id
-LIMIT %s
-"""
+WALK_CHUNK = 500  # CIs of one level asked about in one query
+
+
+def _walk(start: int, *, direction: str, depth: int, type_ids: list[int]) -> dict[int, int]:
+    """Breadth first from ``start``: {ci id: distance}. Each CI is expanded once, so it
+    is cycle-safe and a hub reached along many paths costs no more than one reached once;
+    it stops at MAX_IMPACT_NODES + 1 CIs.
+
+    Upstream (``up``): who is affected if the CI fails, following links backwards from
+    the needed to the needing. Downstream (``down``): what the CI needs.
+
+    bench/impact.py compares this with a recursive CTE on 100,000 CIs / 500,000 links:
+    the same answers; at depth 5 the CTE's p95 was 149 ms on PostgreSQL (a hub is
+    re-expanded at every depth it is reached at), this walk's 20 ms."""
+    here, following = ("target_id", "source_id") if direction == "up" else (
+        "source_id", "target_id")
+    reached = {start: 0}
+    frontier = [start]
+    for level in range(1, depth + 1):
+        if not frontier or len(reached) > MAX_IMPACT_NODES:
+            break
+        found: set[int] = set()
+        for index in range(0, len(frontier), WALK_CHUNK):
+            chunk = frontier[index:index + WALK_CHUNK]
+            found.update(Relationship.objects.filter(
+                **{f"{here}__in": chunk}, type_id__in=type_ids,
+            ).values_list(following, flat=True).distinct())
+        room = MAX_IMPACT_NODES + 1 - len(reached)
+        frontier = sorted(found - reached.keys())[:room]
+        reached.update((ci_id, level) for ci_id in frontier)
+    return reached
 
 
 def ci_impact(ci: ConfigurationItem, *, direction: str = "up", depth: int = 3) -> Impact:
     """Everything that depends on ``ci`` (``up``) or that it needs (``down``), to
-    ``depth`` links, over relationship types that propagate impact.
-
-    One recursive query on every database. It is cycle-safe: UNION drops a (CI, depth)
-    pair already reached, and the depth bound ends every path."""
+    ``depth`` links, over relationship types that propagate impact, with the links
+    between them. Stops at MAX_IMPACT_NODES CIs (``truncated``)."""
     if direction not in ("up", "down"):
         raise ValueError("direction must be 'up' or 'down'")
     depth = max(1, min(int(depth), MAX_IMPACT_DEPTH))
     type_ids = list(RelationshipType.objects.filter(propagates_impact=True)
                     .values_list("pk", flat=True))
     impact = Impact(root=ci, direction=direction, depth=depth)
-    if not type_ids:
-        impact.nodes = [(ci, 0)]
-        return impact
-    sql = _WALK_SQL.format(
-        relationship=connection.ops.quote_name(Relationship._meta.db_table),
-        relationship_type=connection.ops.quote_name(RelationshipType._meta.db_table),
-        next="source_id" if direction == "up" else "target_id",
-        here="target_id" if direction == "up" else "source_id",
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ci.pk, depth, MAX_IMPACT_NODES + 1])
-        distances = dict(cursor.fetchall())
+    distances = _walk(ci.pk, direction=direction, depth=depth, type_ids=type_ids)
     impact.truncated = len(distances) > MAX_IMPACT_NODES
-    ids = list(distances)[:MAX_IMPACT_NODES]
+    ids = sorted(distances, key=lambda i: (distances[i], i))[:MAX_IMPACT_NODES]
     # Only what a graph or a table of the result shows: loading full CIs (with tags) for
     # 2,000 nodes cost ten times the walk itself.
     items = ConfigurationItem.objects.select_related("ci_class", "owner_team").only(
@@ -88,7 +87,7 @@ def ci_impact(ci: ConfigurationItem, *, direction: str = "up", depth: int = 3) -
     impact.edges = list(
         Relationship.objects.filter(source_id__in=ids, target_id__in=ids, type_id__in=type_ids)
         .select_related("type").only("id", "source_id", "target_id", "type__key", "type__name")
-    )
+    ) if len(ids) > 1 else []
     return impact
 
 
