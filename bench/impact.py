@@ -333,7 +333,7 @@ def walk_levels(ci_id: int, direction: str, depth: int) -> list[tuple[int, int]]
 
 
 def impact_selector(ci_id: int, direction: str, depth: int) -> list[tuple[int, int]]:
-    """The whole selector: the CTE, then the CIs (the fields a graph or table shows) and
+    """The whole selector: the level walk, then the CIs (the fields a graph or table shows) and
     the edges between them."""
     from cmdb import selectors
     from cmdb.models import ConfigurationItem
