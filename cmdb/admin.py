@@ -6,25 +6,11 @@ from typing import Any
 
 from django.contrib import admin
 
+from audit.admin import AuditedAdmin
 from audit.models import AuditAction
-from audit.services import audit_record, diff
+from audit.services import audit_record
 
 from .models import AttributeDefinition, CIClass, CmdbSettings, RelationshipType
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Writes an audit entry with the changed fields for every save and delete."""
-
-    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        before = {name: form.initial.get(name) for name in form.changed_data} if change else {}
-        super().save_model(request, obj, form, change)
-        after = {name: form.cleaned_data.get(name) for name in form.changed_data}
-        audit_record(action=AuditAction.UPDATE if change else AuditAction.CREATE, target=obj,
-                     changes=diff(before, after), message="Django admin")
-
-    def delete_model(self, request: Any, obj: Any) -> None:
-        audit_record(action=AuditAction.DELETE, target=obj, message="Django admin")
-        super().delete_model(request, obj)
 
 
 class AttributeInline(admin.TabularInline):

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "accounts",
     "tickets",
     "cmdb",
+    "incidents",
     "desk",
     "portal",
     "demo",
@@ -337,6 +338,10 @@ CELERY_BEAT_SCHEDULE = {
     "cmdb-expiry-warnings": {
         "task": "cmdb.tasks.send_expiry_warnings",
         "schedule": crontab(hour=7, minute=0),  # daily, 07:00 UTC (CELERY_TIMEZONE)
+    },
+    "incidents-auto-close": {
+        "task": "incidents.tasks.auto_close_resolved",
+        "schedule": 60 * 60,
     },
     "cmdb-resume-stale-imports": {
         "task": "cmdb.tasks.resume_stale_imports",

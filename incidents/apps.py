@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class IncidentsConfig(AppConfig):
+    name = "incidents"
+    verbose_name = _("Incident management")
+
+    def ready(self) -> None:
+        from cmdb.selectors import register_health_provider
+
+        from .health import open_outages
+
+        register_health_provider(open_outages)

@@ -1,0 +1,250 @@
+"""Incidents: the record, its declared lifecycle, categories, the priority matrix and
+routing rules (business settings as data, edited by administrators)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tickets.models import Priority, Ticket
+from tickets.workflow import Transition, Workflow, required
+
+
+class IncidentState(models.TextChoices):
+    NEW = "new", _("New")
+    ASSIGNED = "assigned", _("Assigned")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ON_HOLD = "on_hold", _("On hold")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+OPEN_STATES = (IncidentState.NEW, IncidentState.ASSIGNED, IncidentState.IN_PROGRESS,
+               IncidentState.ON_HOLD)
+
+
+class HoldReason(models.TextChoices):
+    AWAITING_CALLER = "awaiting_caller", _("Awaiting caller")
+    AWAITING_VENDOR = "awaiting_vendor", _("Awaiting vendor")
+    AWAITING_CHANGE = "awaiting_change", _("Awaiting change")
+    AWAITING_PROBLEM = "awaiting_problem", _("Awaiting problem")
+
+
+class Channel(models.TextChoices):
+    PORTAL = "portal", _("Portal")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+    WALK_IN = "walk_in", _("Walk-in")
+    API = "api", _("API")
+    MONITORING = "monitoring", _("Monitoring event")
+    AGENT = "agent", _("Endpoint agent")
+
+
+class Impact(models.IntegerChoices):
+    HIGH = 1, _("1 – High")
+    MEDIUM = 2, _("2 – Medium")
+    LOW = 3, _("3 – Low")
+
+
+class Urgency(models.IntegerChoices):
+    HIGH = 1, _("1 – High")
+    MEDIUM = 2, _("2 – Medium")
+    LOW = 3, _("3 – Low")
+
+
+class ResolutionCode(models.TextChoices):
+    SOLVED_PERMANENTLY = "solved_permanently", _("Solved (permanently)")
+    SOLVED_WORKAROUND = "solved_workaround", _("Solved (workaround)")
+    RESOLVED_BY_CHANGE = "resolved_by_change", _("Resolved by a change")
+    NOT_REPRODUCIBLE = "not_reproducible", _("Not reproducible")
+    USER_ERROR = "user_error", _("User error / advice given")
+    DUPLICATE = "duplicate", _("Duplicate")
+
+
+def _needs_hold_reason(incident: Incident, values: dict) -> dict[str, list[str]] | None:
+    reason = values.get("hold_reason", incident.hold_reason)
+    return None if reason else {"hold_reason": [str(_("Say what the incident waits for."))]}
+
+
+_DESK = "accounts.access_desk"
+INCIDENT_WORKFLOW = Workflow(
+    states=IncidentState,
+    initial=IncidentState.NEW,
+    transitions=(
+        Transition("new", "assigned", _("Assign"), _DESK),
+        Transition("new", "in_progress", _("Start work"), _DESK),
+        Transition("new", "resolved", _("Resolve"), _DESK,
+                   guards=(required("resolution_code", _("Required to resolve.")),
+                           required("resolution_notes", _("Required to resolve."))),
+                   stamps=("resolved_at",)),
+        Transition("new", "cancelled", _("Cancel"), _DESK, stamps=("closed_at",)),
+        Transition("assigned", "in_progress", _("Start work"), _DESK),
+        Transition("assigned", "on_hold", _("Put on hold"), _DESK,
+                   guards=(_needs_hold_reason,)),
+        Transition("assigned", "resolved", _("Resolve"), _DESK,
+                   guards=(required("resolution_code", _("Required to resolve.")),
+                           required("resolution_notes", _("Required to resolve."))),
+                   stamps=("resolved_at",)),
+        Transition("assigned", "cancelled", _("Cancel"), _DESK, stamps=("closed_at",)),
+        Transition("in_progress", "on_hold", _("Put on hold"), _DESK,
+                   guards=(_needs_hold_reason,)),
+        Transition("in_progress", "resolved", _("Resolve"), _DESK,
+                   guards=(required("resolution_code", _("Required to resolve.")),
+                           required("resolution_notes", _("Required to resolve."))),
+                   stamps=("resolved_at",)),
+        Transition("in_progress", "cancelled", _("Cancel"), _DESK, stamps=("closed_at",)),
+        Transition("on_hold", "in_progress", _("Resume"), _DESK),
+        Transition("on_hold", "resolved", _("Resolve"), _DESK,
+                   guards=(required("resolution_code", _("Required to resolve.")),
+                           required("resolution_notes", _("Required to resolve."))),
+                   stamps=("resolved_at",)),
+        Transition("on_hold", "cancelled", _("Cancel"), _DESK, stamps=("closed_at",)),
+        # The caller may reopen too (within the reopen window, checked by the service).
+        Transition("resolved", "in_progress", _("Reopen")),
+        Transition("resolved", "closed", _("Close"), _DESK, stamps=("closed_at",)),
+    ),
+)
+
+
+class Category(models.Model):
+    """A category, or a subcategory when it has a parent (a two-level tree)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="children", verbose_name=_("parent category"))
+    is_active = models.BooleanField(_("active"), default=True)
+    order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name_plural = _("categories")
+        constraints = [models.UniqueConstraint(fields=["parent", "name"],
+                                               name="unique_category_name")]
+
+    def __str__(self) -> str:
+        return f"{self.parent.name} › {self.name}" if self.parent_id else self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.parent_id and self.parent.parent_id:
+            raise ValidationError({"parent": _("Categories have two levels: choose a "
+                                               "top-level category as the parent.")})
+
+
+class PriorityMatrixEntry(models.Model):
+    """Impact × urgency → priority. Seeded with the ITIL default; administrators edit it."""
+
+    impact = models.PositiveSmallIntegerField(_("impact"), choices=Impact.choices)
+    urgency = models.PositiveSmallIntegerField(_("urgency"), choices=Urgency.choices)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices)
+
+    class Meta:
+        ordering = ["impact", "urgency"]
+        verbose_name = _("priority matrix entry")
+        verbose_name_plural = _("priority matrix")
+        constraints = [models.UniqueConstraint(fields=["impact", "urgency"],
+                                               name="unique_matrix_cell")]
+
+    def __str__(self) -> str:
+        return f"I{self.impact} × U{self.urgency} → P{self.priority}"
+
+
+class RoutingRule(models.Model):
+    """When an incident matches every condition set here, it goes to ``assignment_group``
+    (and its priority may rise). Rules are tried in order; the first match wins."""
+
+    name = models.CharField(_("name"), max_length=100)
+    order = models.PositiveIntegerField(_("order"), default=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="+", verbose_name=_("category"))
+    service = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="+",
+                                verbose_name=_("service"))
+    ci = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True,
+                           on_delete=models.CASCADE, related_name="+",
+                           verbose_name=_("configuration item"))
+    caller_location = models.CharField(_("caller's location"), max_length=150, blank=True)
+    caller_vip = models.BooleanField(_("caller is a VIP"), null=True, blank=True)
+    keywords = models.CharField(
+        _("keywords"), max_length=300, blank=True,
+        help_text=_("Comma-separated; any of them in the title or description matches."))
+    assignment_group = models.ForeignKey("accounts.Team", on_delete=models.CASCADE,
+                                         related_name="+", verbose_name=_("route to"))
+    priority_bump = models.PositiveSmallIntegerField(
+        _("raise priority by"), default=0, help_text=_("0, 1 or 2 levels (P4 → P3 is 1)."))
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IncidentSettings(models.Model):
+    """Business settings of incident management (one row), edited by administrators."""
+
+    reopen_window_days = models.PositiveSmallIntegerField(
+        _("reopen window (days)"), default=7,
+        help_text=_("How long after resolution the caller may reopen."))
+    auto_close_days = models.PositiveSmallIntegerField(
+        _("close resolved incidents after (days)"), default=3)
+
+    class Meta:
+        verbose_name = _("incident settings")
+        verbose_name_plural = _("incident settings")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+
+class Incident(Ticket):
+    NUMBER_PREFIX = "INC"
+    workflow = INCIDENT_WORKFLOW
+    EDITABLE_FIELDS = (
+        "title", "description", "requester", "assignment_group", "assignee", "channel",
+        "category", "subcategory", "service", "ci", "impact", "urgency", "cause_ci",
+    )
+
+    state = models.CharField(_("state"), max_length=20, choices=IncidentState.choices,
+                             default=IncidentState.NEW)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices,
+                               default=Channel.PHONE)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+", verbose_name=_("category"))
+    subcategory = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+", verbose_name=_("subcategory"))
+    service = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="service_incidents",
+                                verbose_name=_("affected service"))
+    ci = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True,
+                           on_delete=models.PROTECT, related_name="incidents",
+                           verbose_name=_("configuration item"))
+    impact = models.PositiveSmallIntegerField(_("impact"), choices=Impact.choices,
+                                              default=Impact.LOW)
+    urgency = models.PositiveSmallIntegerField(_("urgency"), choices=Urgency.choices,
+                                               default=Urgency.LOW)
+    priority_overridden = models.BooleanField(_("priority set by hand"), default=False)
+    priority_override_reason = models.CharField(_("reason for the priority"), max_length=300,
+                                                blank=True)
+    hold_reason = models.CharField(_("on hold because"), max_length=20,
+                                   choices=HoldReason.choices, blank=True)
+    resolution_code = models.CharField(_("resolution code"), max_length=30,
+                                       choices=ResolutionCode.choices, blank=True)
+    resolution_notes = models.TextField(_("resolution notes"), blank=True)
+    cause_ci = models.ForeignKey("cmdb.ConfigurationItem", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="caused_incidents",
+                                 verbose_name=_("cause CI"))
+    is_major = models.BooleanField(_("major incident"), default=False)
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    reopened_count = models.PositiveSmallIntegerField(_("times reopened"), default=0)
+    reassignment_count = models.PositiveSmallIntegerField(_("times reassigned"), default=0)
+
+    class Meta(Ticket.Meta):
+        permissions = [
+            ("override_priority", _("Can set an incident's priority by hand")),
+            ("manage_major_incidents", _("Can declare and run major incidents")),
+        ]

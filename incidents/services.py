@@ -1,0 +1,257 @@
+"""The one code path that changes an incident: create (priority from the matrix, routing),
+assign (counting reassignments, stamping acknowledgement), override priority (with a
+reason), move along the lifecycle (hold reasons, resolution, the caller's reopen window),
+respond, and close resolved incidents automatically."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Team
+from accounts.selectors import service_desk_team
+from accounts.services import require_permission
+from audit.context import as_actor
+from audit.models import AuditAction
+from audit.services import audit_record
+from itsm.errors import DomainError, NotPermitted
+from tickets import services as tickets
+
+from .models import (
+    OPEN_STATES,
+    Incident,
+    IncidentSettings,
+    IncidentState,
+    PriorityMatrixEntry,
+    RoutingRule,
+)
+
+# ITIL's default, used when the matrix table lacks a cell.
+DEFAULT_MATRIX = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4,
+                  (3, 1): 3, (3, 2): 4, (3, 3): 4}
+
+
+def incident_settings() -> IncidentSettings:
+    return IncidentSettings.objects.first() or IncidentSettings()
+
+
+def priority_for(impact: int, urgency: int) -> int:
+    if (impact, urgency) not in DEFAULT_MATRIX:
+        raise DomainError(_("Impact and urgency go from 1 (high) to 3 (low)."),
+                          fields={"impact": [_("1, 2 or 3.")], "urgency": [_("1, 2 or 3.")]})
+    entry = PriorityMatrixEntry.objects.filter(impact=impact, urgency=urgency).first()
+    return entry.priority if entry else DEFAULT_MATRIX[(impact, urgency)]
+
+
+# --- Routing --------------------------------------------------------------------------
+
+def _rule_matches(rule: RoutingRule, incident: Incident) -> bool:
+    caller = incident.requester
+    profile = getattr(caller, "profile", None)
+    checks = [
+        rule.category_id is None or rule.category_id in (incident.category_id,
+                                                         incident.subcategory_id),
+        rule.service_id is None or rule.service_id == incident.service_id,
+        rule.ci_id is None or rule.ci_id == incident.ci_id,
+        not rule.caller_location or (profile is not None and profile.location.lower()
+                                     == rule.caller_location.lower()),
+        rule.caller_vip is None or (profile is not None and profile.vip == rule.caller_vip),
+    ]
+    if rule.keywords.strip():
+        text = f"{incident.title} {incident.description}".lower()
+        words = [w.strip().lower() for w in rule.keywords.split(",") if w.strip()]
+        checks.append(any(word in text for word in words))
+    return all(checks)
+
+
+def route(incident: Incident) -> tuple[Team | None, int, str]:
+    """(group, priority bump, why): the first matching active rule; else the owner team
+    of the CI, then of the service; else the service desk."""
+    for rule in RoutingRule.objects.filter(is_active=True).select_related("assignment_group"):
+        if _rule_matches(rule, incident):
+            return rule.assignment_group, rule.priority_bump, _("routing rule “%(name)s”") % {
+                "name": rule.name}
+    for ci, label in ((incident.ci, _("the CI's owner team")),
+                      (incident.service, _("the service's owner team"))):
+        if ci is not None and ci.owner_team_id:
+            return ci.owner_team, 0, label
+    return service_desk_team(), 0, _("the service desk (no rule or owner matched)")
+
+
+def suggest_assignee(group: Team) -> Any | None:
+    """The member of ``group`` with the fewest open incidents (ties: the one who joined
+    the team first). On-shift rosters arrive with the SLA calendars; until then every
+    active member counts as on shift."""
+    members = group.members.filter(is_active=True)
+    best, best_load = None, None
+    for member in members.order_by("team_memberships__joined_at"):
+        load = Incident.objects.filter(assignee=member, state__in=OPEN_STATES).count()
+        if best_load is None or load < best_load:
+            best, best_load = member, load
+    return best
+
+
+# --- Create ---------------------------------------------------------------------------
+
+def _check_categories(category: Any, subcategory: Any) -> None:
+    if category is not None and category.parent_id is not None:
+        raise DomainError(_("Choose a top-level category."),
+                          fields={"category": [_("This is a subcategory.")]})
+    if subcategory is not None and subcategory.parent_id != getattr(category, "pk", None):
+        raise DomainError(_("The subcategory does not belong to the category."),
+                          fields={"subcategory": [_("Choose one of the category's "
+                                                    "subcategories.")]})
+
+
+@transaction.atomic
+@as_actor
+def incident_create(*, actor: Any, title: str, impact: int = 3, urgency: int = 3,
+                    **fields: Any) -> Incident:
+    """Log an incident. Its priority comes from the matrix; routing picks the group."""
+    priority = priority_for(int(impact), int(urgency))
+    _check_categories(fields.get("category"), fields.get("subcategory"))
+    probe = Incident(title=title, description=fields.get("description", ""),
+                     requester=fields.get("requester") or actor,
+                     category=fields.get("category"), subcategory=fields.get("subcategory"),
+                     service=fields.get("service"), ci=fields.get("ci"))
+    group, bump, why = (fields.pop("assignment_group"), 0, _("chosen by hand")) if fields.get(
+        "assignment_group") else route(probe)
+    incident = tickets.ticket_create(
+        model=Incident, actor=actor, title=title, impact=impact, urgency=urgency,
+        priority=max(1, priority - bump), assignment_group=group, **fields)
+    if group is not None:
+        audit_record(action=AuditAction.UPDATE, target=incident,
+                     changes={"assignment_group": [None, group.name]},
+                     message=_("Routed to %(group)s by %(why)s") % {"group": group.name,
+                                                                   "why": why})
+    return incident
+
+
+# --- Assignment and escalation --------------------------------------------------------
+
+@transaction.atomic
+@as_actor
+def incident_assign(*, actor: Any, incident: Incident, group: Team,
+                    assignee: Any | None = None) -> Incident:
+    """Give the incident to a group (and optionally a person in it). Moving it to
+    another group is a functional escalation and is counted."""
+    require_permission(actor, "accounts.access_desk")
+    if assignee is not None and not group.members.filter(pk=assignee.pk).exists():
+        raise DomainError(
+            _("%(name)s is not a member of %(group)s.") % {"name": assignee.get_username(),
+                                                           "group": group.name},
+            fields={"assignee": [_("Choose a member of the group.")]})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if incident.state not in OPEN_STATES:
+        raise DomainError(_("Only open incidents can be assigned."), code="not_open",
+                          fields={"state": [_("The incident is %(state)s.") % {
+                              "state": incident.get_state_display()}]})
+    changes: dict[str, Any] = {"assignment_group": group, "assignee": assignee}
+    if incident.assignment_group_id and incident.assignment_group_id != group.pk:
+        Incident.objects.filter(pk=incident.pk).update(
+            reassignment_count=incident.reassignment_count + 1)
+    incident = tickets.ticket_update(ticket=incident, actor=actor, **changes)
+    if assignee is not None and incident.acknowledged_at is None:
+        Incident.objects.filter(pk=incident.pk).update(acknowledged_at=timezone.now())
+        incident.refresh_from_db()
+    if assignee is not None and incident.state == IncidentState.NEW:
+        incident = tickets.ticket_transition(ticket=incident, to_state=IncidentState.ASSIGNED,
+                                             actor=actor)
+    return incident
+
+
+@transaction.atomic
+@as_actor
+def incident_override_priority(*, actor: Any, incident: Incident, priority: int,
+                               reason: str) -> Incident:
+    require_permission(actor, "incidents.override_priority")
+    if not reason.strip():
+        raise DomainError(_("Say why the priority differs from the matrix."),
+                          fields={"priority_override_reason": [_("A reason is required.")]})
+    if priority not in (1, 2, 3, 4):
+        raise DomainError(_("Priority goes from P1 to P4."), fields={"priority": [_("1–4.")]})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    before = incident.priority
+    Incident.objects.filter(pk=incident.pk).update(
+        priority=priority, priority_overridden=True, priority_override_reason=reason.strip())
+    incident.refresh_from_db()
+    audit_record(action=AuditAction.UPDATE, target=incident,
+                 changes={"priority": [before, priority]},
+                 message=_("Priority set by hand: %(reason)s") % {"reason": reason.strip()})
+    return incident
+
+
+# --- Lifecycle ------------------------------------------------------------------------
+
+@transaction.atomic
+@as_actor
+def incident_transition(*, actor: Any, incident: Incident, to_state: str, note: str = "",
+                        **values: Any) -> Incident:
+    """Move along the declared lifecycle. Reopening counts, clears the resolution stamp,
+    and is allowed to the caller only within the reopen window."""
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    reopening = incident.state == IncidentState.RESOLVED and to_state == IncidentState.IN_PROGRESS
+    if reopening and actor is not None and not actor.has_perm("accounts.access_desk"):
+        if actor.pk != incident.requester_id:
+            raise NotPermitted(_("Only the caller or the service desk can reopen this."))
+        window = datetime.timedelta(days=incident_settings().reopen_window_days)
+        if incident.resolved_at and timezone.now() - incident.resolved_at > window:
+            raise DomainError(
+                _("This incident was resolved more than %(days)d days ago: please report a "
+                  "new one.") % {"days": window.days}, code="reopen_window_passed",
+                fields={"state": [_("The reopen window has passed.")]})
+    if to_state != IncidentState.ON_HOLD and incident.state == IncidentState.ON_HOLD:
+        values.setdefault("hold_reason", "")
+    incident = tickets.ticket_transition(ticket=incident, to_state=to_state, actor=actor,
+                                         note=note, **values)
+    if reopening:
+        Incident.objects.filter(pk=incident.pk).update(
+            reopened_count=incident.reopened_count + 1, resolved_at=None)
+        incident.refresh_from_db()
+    return incident
+
+
+@transaction.atomic
+@as_actor
+def incident_respond(*, actor: Any, incident: Incident, body: str,
+                     internal: bool = False) -> Any:
+    """A comment or work note. The desk's first public reply stamps the first response."""
+    if incident.state in (IncidentState.CLOSED, IncidentState.CANCELLED):
+        raise DomainError(_("This incident is closed: comments are no longer accepted."),
+                          code="closed", fields={"body": [_("The incident is closed.")]})
+    entry = tickets.ticket_comment(ticket=incident, actor=actor, body=body, internal=internal)
+    if not internal and actor is not None and actor.has_perm("accounts.access_desk") and (
+        actor.pk != incident.requester_id
+    ):
+        Incident.objects.filter(pk=incident.pk, first_response_at__isnull=True).update(
+            first_response_at=timezone.now())
+    return entry
+
+
+AUTO_CLOSE_BATCH_SIZE = 200
+
+
+def incidents_auto_close(now: datetime.datetime | None = None) -> int:
+    """Close incidents resolved longer ago than the configured period (beat task)."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=incident_settings().auto_close_days)
+    due = list(Incident.objects.filter(state=IncidentState.RESOLVED, resolved_at__lt=cutoff)
+               .values_list("pk", flat=True)[:AUTO_CLOSE_BATCH_SIZE])
+    closed = 0
+    for pk in due:
+        with transaction.atomic():
+            incident = Incident.objects.select_for_update().get(pk=pk)
+            if incident.state == IncidentState.RESOLVED:  # still, under the lock
+                tickets.ticket_transition(ticket=incident, to_state=IncidentState.CLOSED,
+                                          actor=None, note=_("Closed automatically."))
+                closed += 1
+    return closed
+
+
+def open_incidents() -> Q:
+    return Q(state__in=OPEN_STATES)
