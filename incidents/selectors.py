@@ -1,0 +1,14 @@
+from django.db.models import QuerySet
+
+from .models import Incident
+
+
+def incidents() -> QuerySet[Incident]:
+    """Incidents with what every list and detail shows, in one query."""
+    return Incident.objects.select_related(
+        "requester", "requester__profile", "assignment_group", "assignee",
+        "assignee__profile", "category", "subcategory", "service", "ci")
+
+
+def incidents_visible_to(user) -> QuerySet[Incident]:
+    return incidents().filter(Incident.visible_to(user))
