@@ -114,6 +114,10 @@ def incident_create(*, actor: Any, title: str, impact: int = 3, urgency: int = 3
                     **fields: Any) -> Incident:
     """Log an incident. Its priority comes from the matrix; routing picks the group."""
     priority = priority_for(int(impact), int(urgency))
+    if fields.get("assignment_group") and actor is not None and not actor.has_perm(
+        "accounts.access_desk"
+    ):
+        raise NotPermitted(_("Only the service desk chooses the assignment group."))
     _check_categories(fields.get("category"), fields.get("subcategory"))
     probe = Incident(title=title, description=fields.get("description", ""),
                      requester=fields.get("requester") or actor,
@@ -255,3 +259,43 @@ def incidents_auto_close(now: datetime.datetime | None = None) -> int:
 
 def open_incidents() -> Q:
     return Q(state__in=OPEN_STATES)
+
+
+UPDATABLE_FIELDS = ("title", "description", "channel", "category", "subcategory", "service",
+                    "ci", "cause_ci", "impact", "urgency")
+
+
+@transaction.atomic
+@as_actor
+def incident_update(*, actor: Any, incident: Incident, **changes: Any) -> Incident:
+    """Edit an incident's details. State, assignment and priority have their own moves
+    (transition, assign, override) so their rules cannot be skipped; a new impact or
+    urgency re-reads the matrix unless the priority was set by hand."""
+    moved = {"state", "assignment_group", "assignee", "priority"} & set(changes)
+    if moved:
+        raise DomainError(
+            _("%(fields)s cannot be changed by editing: use the transition, assign or "
+              "priority actions.") % {"fields": ", ".join(sorted(moved))},
+            code="use_action", fields={name: [_("Use its action.")] for name in moved})
+    tickets_fields = {k: v for k, v in changes.items() if k in UPDATABLE_FIELDS}
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise DomainError(_("Unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))},
+                          fields={name: [_("Unknown field.")] for name in unknown})
+    if incident.state in (IncidentState.CLOSED, IncidentState.CANCELLED):
+        raise DomainError(_("A closed incident cannot be edited."), code="closed")
+    _check_categories(tickets_fields.get("category", incident.category),
+                      tickets_fields.get("subcategory", incident.subcategory))
+    impact = int(tickets_fields.get("impact", incident.impact))
+    urgency = int(tickets_fields.get("urgency", incident.urgency))
+    priority = priority_for(impact, urgency)
+    incident = tickets.ticket_update(ticket=incident, actor=actor, **tickets_fields)
+    if not incident.priority_overridden and incident.priority != priority:
+        before = incident.priority
+        Incident.objects.filter(pk=incident.pk).update(priority=priority)
+        incident.refresh_from_db()
+        audit_record(action=AuditAction.UPDATE, target=incident,
+                     changes={"priority": [before, priority]},
+                     message=_("Priority from the matrix (impact %(i)d, urgency %(u)d)")
+                     % {"i": impact, "u": urgency})
+    return incident

@@ -280,7 +280,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        # Impact and urgency share one 1-3 scale; one name for both.
+        "ImpactUrgencyEnum": "incidents.models.Impact",
+        "IncidentStateEnum": "incidents.models.IncidentState",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "itsm.api.errors.add_error_responses",

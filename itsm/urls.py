@@ -32,6 +32,7 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("cmdb.api.urls")),
+    path("api/v1/", include("incidents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

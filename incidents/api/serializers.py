@@ -1,0 +1,119 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from accounts.models import Team
+from cmdb.models import ConfigurationItem
+from incidents.models import (
+    Category,
+    Channel,
+    HoldReason,
+    Impact,
+    Incident,
+    IncidentState,
+    ResolutionCode,
+    Urgency,
+)
+
+User = get_user_model()
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    requester_name = serializers.SerializerMethodField()
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id", "number", "title", "description", "state", "state_label", "priority",
+            "priority_overridden", "priority_override_reason", "impact", "urgency", "channel",
+            "requester", "requester_name", "opened_by", "assignment_group", "assignee",
+            "category", "subcategory", "service", "ci", "cause_ci", "is_major", "hold_reason",
+            "resolution_code", "resolution_notes", "created_at", "updated_at",
+            "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
+            "reopened_count", "reassignment_count", "transitions",
+        ]
+        read_only_fields = fields
+
+    def get_requester_name(self, incident: Incident) -> str:
+        profile = getattr(incident.requester, "profile", None)
+        return profile.name if profile else incident.requester.get_username()
+
+    def get_transitions(self, incident: Incident) -> list[dict[str, str]]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return [{"to_state": t.target, "label": str(t.label)}
+                for t in Incident.workflow.available(incident, user)]
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    requester = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True),
+                                                   required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.API)
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.filter(
+        is_active=True), required=False, allow_null=True)
+    subcategory = serializers.PrimaryKeyRelatedField(queryset=Category.objects.filter(
+        is_active=True), required=False, allow_null=True)
+    service = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.filter(
+        ci_class__is_service=True), required=False, allow_null=True)
+    ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(),
+                                            required=False, allow_null=True)
+    impact = serializers.ChoiceField(choices=Impact.choices, default=Impact.LOW)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.LOW)
+    assignment_group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.filter(
+        is_active=True), required=False, allow_null=True)
+
+
+class IncidentUpdateSerializer(IncidentCreateSerializer):
+    """Details only. Sending state, assignment or priority is refused with the reason."""
+
+    title = serializers.CharField(max_length=200, required=False)
+    cause_ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(),
+                                                  required=False, allow_null=True)
+    requester = None
+    assignment_group = None
+
+    def to_internal_value(self, data: Any) -> Any:
+        moved = sorted({"state", "assignment_group", "assignee", "priority"} & set(data))
+        if moved:
+            raise serializers.ValidationError({name: [
+                "Cannot be changed by editing: use the transition, assign or "
+                "override-priority action."] for name in moved})
+        return super().to_internal_value(data)
+
+
+class AssignSerializer(serializers.Serializer):
+    group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.filter(is_active=True))
+    assignee = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True),
+                                                  required=False, allow_null=True)
+
+
+class TransitionSerializer(serializers.Serializer):
+    to_state = serializers.ChoiceField(choices=IncidentState.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    resolution_code = serializers.ChoiceField(choices=ResolutionCode.choices, required=False)
+    resolution_notes = serializers.CharField(required=False, allow_blank=True)
+    hold_reason = serializers.ChoiceField(choices=HoldReason.choices, required=False)
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution_code = serializers.ChoiceField(choices=ResolutionCode.choices)
+    resolution_notes = serializers.CharField()
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class BodySerializer(serializers.Serializer):
+    body = serializers.CharField()
+
+
+class OverrideSerializer(serializers.Serializer):
+    priority = serializers.IntegerField(min_value=1, max_value=4)
+    reason = serializers.CharField()

@@ -1,0 +1,139 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from incidents import selectors, services
+from incidents.filtersets import IncidentFilterSet
+from incidents.models import Incident, IncidentState
+
+from .serializers import (
+    AssignSerializer,
+    BodySerializer,
+    IncidentCreateSerializer,
+    IncidentSerializer,
+    IncidentUpdateSerializer,
+    NoteSerializer,
+    OverrideSerializer,
+    ResolveSerializer,
+    TransitionSerializer,
+)
+
+
+class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
+                      viewsets.ReadOnlyModelViewSet):
+    """Incidents. The desk sees all; anyone else sees their own (others answer 404, so
+    existence does not leak). Every change goes through the incident services: state,
+    assignment and priority move only through their actions."""
+
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilterSet
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Incident.objects.none()
+        return selectors.incidents_visible_to(self.request.user)
+
+    def _detail(self, incident: Incident, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.incidents().get(pk=incident.pk)
+        return Response(IncidentSerializer(fresh, context={"request": self.request}).data,
+                        status=code)
+
+    @extend_schema(request=IncidentCreateSerializer, responses={201: IncidentSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = IncidentCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = {k: v for k, v in body.validated_data.items() if v is not None}
+        incident = services.incident_create(actor=request.user, **data)
+        return self._detail(incident, status.HTTP_201_CREATED)
+
+    @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        incident = self.get_object()
+        body = IncidentUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        services.incident_update(actor=request.user, incident=incident,
+                                 **body.validated_data)
+        return self._detail(incident)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        kwargs["partial"] = True
+        return self.partial_update(request, *args, **kwargs)
+
+    @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, pk: str | None = None) -> Response:
+        incident = self.get_object()
+        body = AssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.incident_assign(actor=request.user, incident=incident,
+                                 group=body.validated_data["group"],
+                                 assignee=body.validated_data.get("assignee"))
+        return self._detail(incident)
+
+    @extend_schema(request=TransitionSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        incident = self.get_object()
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = dict(body.validated_data)
+        services.incident_transition(actor=request.user, incident=incident,
+                                     to_state=values.pop("to_state"), note=values.pop("note"),
+                                     **values)
+        return self._detail(incident)
+
+    @extend_schema(request=ResolveSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        incident = self.get_object()
+        body = ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = dict(body.validated_data)
+        services.incident_transition(actor=request.user, incident=incident,
+                                     to_state=IncidentState.RESOLVED, note=values.pop("note"),
+                                     **values)
+        return self._detail(incident)
+
+    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        incident = self.get_object()
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.incident_transition(actor=request.user, incident=incident,
+                                     to_state=IncidentState.IN_PROGRESS,
+                                     note=body.validated_data["note"])
+        return self._detail(incident)
+
+    @extend_schema(request=BodySerializer, responses={201: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def comment(self, request: Request, pk: str | None = None) -> Response:
+        return self._respond(request, internal=False)
+
+    @extend_schema(request=BodySerializer, responses={201: IncidentSerializer})
+    @action(detail=True, methods=["post"], url_path="work-note")
+    def work_note(self, request: Request, pk: str | None = None) -> Response:
+        return self._respond(request, internal=True)
+
+    def _respond(self, request: Request, *, internal: bool) -> Response:
+        incident = self.get_object()
+        body = BodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.incident_respond(actor=request.user, incident=incident,
+                                  body=body.validated_data["body"], internal=internal)
+        return self._detail(incident, status.HTTP_201_CREATED)
+
+    @extend_schema(request=OverrideSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="override-priority")
+    def override_priority(self, request: Request, pk: str | None = None) -> Response:
+        incident = self.get_object()
+        body = OverrideSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.incident_override_priority(actor=request.user, incident=incident,
+                                            **body.validated_data)
+        return self._detail(incident)
