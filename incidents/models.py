@@ -100,9 +100,10 @@ INCIDENT_WORKFLOW = Workflow(
                            required("resolution_notes", _("Required to resolve."))),
                    stamps=("resolved_at",)),
         Transition("on_hold", "cancelled", _("Cancel"), _DESK, stamps=("closed_at",)),
-        # The caller may reopen too (within the reopen window, checked by the service).
+        # The caller may reopen (within the reopen window) or confirm the resolution,
+        # which closes it; the service checks who may.
         Transition("resolved", "in_progress", _("Reopen")),
-        Transition("resolved", "closed", _("Close"), _DESK, stamps=("closed_at",)),
+        Transition("resolved", "closed", _("Close"), stamps=("closed_at",)),
     ),
 )
 

@@ -200,6 +200,11 @@ def incident_transition(*, actor: Any, incident: Incident, to_state: str, note: 
     and is allowed to the caller only within the reopen window."""
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     reopening = incident.state == IncidentState.RESOLVED and to_state == IncidentState.IN_PROGRESS
+    confirming = incident.state == IncidentState.RESOLVED and to_state == IncidentState.CLOSED
+    if confirming and actor is not None and not actor.has_perm("accounts.access_desk") and (
+        actor.pk != incident.requester_id
+    ):
+        raise NotPermitted(_("Only the caller or the service desk can close this."))
     if reopening and actor is not None and not actor.has_perm("accounts.access_desk"):
         if actor.pk != incident.requester_id:
             raise NotPermitted(_("Only the caller or the service desk can reopen this."))

@@ -2,10 +2,14 @@ from django.urls import path
 
 from accounts.views import ProfileView
 
-from . import views
+from . import incidents, views
 
 app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("profile/", ProfileView.as_view(layout="portal"), name="profile"),
+    path("incidents/", incidents.incident_list, name="incidents"),
+    path("incidents/report/", incidents.incident_report, name="incident_report"),
+    path("incidents/<int:pk>/", incidents.incident_detail, name="incident_detail"),
+    path("incidents/<int:pk>/answer/", incidents.incident_answer, name="incident_answer"),
 ]

@@ -311,3 +311,13 @@ def test_admin_edits_the_matrix_and_it_is_audited(client, admin_user):
     assert entry.priority == 3
     assert AuditEntry.objects.filter(content_type__model="prioritymatrixentry",
                                      actor=admin_user).exists()
+
+
+def test_caller_confirms_the_resolution_others_cannot(incident, requester, agent):
+    resolve(incident, agent)
+    with pytest.raises(NotPermitted):
+        services.incident_transition(actor=UserFactory(roles=["requester"]),
+                                     incident=incident, to_state="closed")
+    closed = services.incident_transition(actor=requester, incident=incident,
+                                          to_state="closed", note="Works now, thanks")
+    assert closed.state == "closed"
