@@ -28,6 +28,7 @@ urlpatterns = [
          name="token_revoke"),
     path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
     path("desk/cmdb/", include("cmdb.urls")),
+    path("desk/incidents/", include("incidents.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("api/v1/", include(router.urls)),

@@ -1,0 +1,382 @@
+"""Desk pages of incident management: the queues (filters, keyset pages), the form to log
+an incident, and the detail page (lifecycle buttons, assignment, priority, activity
+timeline and composer). Views read through selectors and write through services;
+refusals are shown at the field they name."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+
+from accounts.models import Team
+from desk.access import DeskAccessMixin
+from itsm.errors import DomainError, NotPermitted
+from itsm.forms import add_domain_error
+from tickets.models import Priority
+from tickets.services import ticket_activity_for
+
+from . import selectors, services
+from .filtersets import QUEUES, IncidentFilterSet
+from .forms import AssignForm, IncidentForm, PriorityOverrideForm, RespondForm, TransitionForm
+from .models import (
+    INCIDENT_WORKFLOW,
+    OPEN_STATES,
+    Channel,
+    HoldReason,
+    Incident,
+    IncidentState,
+    ResolutionCode,
+)
+
+PAGE_SIZE = 50
+CHANGE_LABELS = {"state": dict(IncidentState.choices), "hold_reason": dict(HoldReason.choices),
+                 "resolution_code": dict(ResolutionCode.choices),
+                 "priority": dict(Priority.choices), "channel": dict(Channel.choices)}
+FILTER_BAR = ("q", "state", "priority", "assignment_group")
+SINGLE_CHOICE_FILTERS = ("state", "priority")
+
+
+# --- Queues ---------------------------------------------------------------------------
+
+class FilterSelect(forms.SelectMultiple):
+    """A one-value drop-down for a filter that accepts several; empty means no filter."""
+
+    allow_multiple_selected = False
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        return [v for v in super().value_from_datadict(data, files, name) if v]
+
+
+def _encode_cursor(incident: Incident) -> str:
+    raw = json.dumps([incident.priority, incident.created_at.isoformat(), incident.pk])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(value: str) -> tuple[int, datetime.datetime, int]:
+    try:
+        priority, created, pk = json.loads(
+            base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        created_at = datetime.datetime.fromisoformat(created)
+    except (binascii.Error, ValueError, TypeError) as error:
+        raise ValueError("bad cursor") from error
+    if not isinstance(priority, int) or not isinstance(pk, int):
+        raise ValueError("bad cursor")
+    return priority, created_at, pk
+
+
+def _default_queue(request: HttpRequest) -> str:
+    return "my_groups" if request.user.team_memberships.exists() else "open"
+
+
+def _list_params(request: HttpRequest) -> tuple[QueryDict, str | None]:
+    params = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        kept = [value for value in values if value.strip()]
+        if kept:
+            params.setlist(key, kept)
+    after = params.pop("after", [None])[-1]
+    if params.get("queue") not in QUEUES:
+        params["queue"] = _default_queue(request)
+    return params, after
+
+
+def _compact(filterset: IncidentFilterSet) -> None:
+    form = filterset.form
+    for name in SINGLE_CHOICE_FILTERS:
+        field = form.fields[name]
+        field.widget = FilterSelect(choices=[("", _("Any")), *field.choices])
+    group = form.fields["assignment_group"]
+    group.empty_label = _("Any")
+    form.fields["q"].help_text = ""
+    form.fields["q"].widget.input_type = "search"
+    form.fields["q"].widget.attrs["placeholder"] = _("Number, title or description")
+
+
+def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | None]:
+    """One page by (priority, opened, id): no COUNT, no OFFSET."""
+    items = items.order_by("priority", "created_at", "id")
+    if after:
+        priority, created_at, pk = _decode_cursor(after)
+        items = items.filter(
+            Q(priority__gt=priority)
+            | Q(priority=priority, created_at__gt=created_at)
+            | Q(priority=priority, created_at=created_at, pk__gt=pk))
+    window = list(items[:PAGE_SIZE + 1])
+    page = window[:PAGE_SIZE]
+    return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
+
+
+class IncidentListView(DeskAccessMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        params, after = _list_params(request)
+        filterset = IncidentFilterSet(params, queryset=selectors.incidents(), request=request)
+        _compact(filterset)
+        status = 200
+        if filterset.is_valid():
+            try:
+                items, next_cursor = _page(filterset.qs, after)
+            except ValueError:
+                items, next_cursor, status = [], None, 400
+        else:
+            items, next_cursor, status = [], None, 400
+        queue = params["queue"]
+        query = params.urlencode()
+        kept = QueryDict(mutable=True)
+        kept.update(params)
+        kept.pop("queue", None)
+        context = {
+            "filter": filterset,
+            "filter_fields": [filterset.form[name] for name in FILTER_BAR],
+            "queue": queue,
+            "queues": [(key, label, key == queue) for key, label in QUEUES.items()],
+            "filters_query": kept.urlencode(),
+            "items": items,
+            "next_cursor": next_cursor,
+            "is_first": not after,
+            "query": query,
+        }
+        template = "incidents/_list_body.html" if request.htmx else "incidents/list.html"
+        return render(request, template, context, status=status)
+
+
+# --- Create ---------------------------------------------------------------------------
+
+class IncidentCreateView(DeskAccessMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = IncidentForm(initial={"requester": request.GET.get("caller")})
+        return render(request, "incidents/form.html", {"form": form})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = IncidentForm(request.POST)
+        if form.is_valid():
+            values = form.service_values()
+            try:
+                incident = services.incident_create(actor=request.user, **values)
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("%(number)s logged.") % {"number": incident.number})
+                return redirect("incidents:detail", key=incident.number)
+        return render(request, "incidents/form.html", {"form": form}, status=400)
+
+
+# --- Detail ---------------------------------------------------------------------------
+
+def _incident_or_404(key: str) -> Incident:
+    lookup = Q(pk=int(key)) if key.isdigit() else Q(number__iexact=key)
+    incident = selectors.incidents().filter(lookup).first()
+    if incident is None:
+        raise Http404(_("No such incident."))
+    return incident
+
+
+def _shown(name: str, value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, dict):  # a related object, as the audit stores it
+        return str(value.get("repr", value.get("id", "")))
+    choices = CHANGE_LABELS.get(name)
+    return str(choices.get(value, value)) if choices else str(value)
+
+
+def _timeline(incident: Incident, user: Any) -> list[Any]:
+    """The activity stream; field changes get readable labels and values."""
+    entries = ticket_activity_for(incident, user)
+    for entry in entries:
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        entry.shown_changes = [
+            (_field_label(name), _shown(name, change[0]), _shown(name, change[1]))
+            for name, change in changes.items()
+            if isinstance(change, list) and len(change) == 2
+        ]
+    return entries
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Incident._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name.replace("_", " ")
+
+
+def _needs_values(target: str) -> bool:
+    return target in TransitionForm.VALUES_FOR
+
+
+def _detail_context(request: HttpRequest, incident: Incident, *,
+                    transition_form: TransitionForm | None = None,
+                    respond_form: RespondForm | None = None,
+                    assign_form: AssignForm | None = None,
+                    priority_form: PriorityOverrideForm | None = None) -> dict[str, Any]:
+    user = request.user
+    transitions = []
+    for transition in INCIDENT_WORKFLOW.available(incident, user):
+        if transition_form is not None and transition_form.data.get("to_state") == \
+                transition.target:
+            form = transition_form
+        else:
+            form = TransitionForm(initial={"to_state": transition.target})
+        form.auto_id = f"id_{transition.target}_%s"  # several of these forms on one page
+        transitions.append({"transition": transition, "form": form,
+                            "needs_values": _needs_values(transition.target),
+                            "open": form is transition_form})
+    can_override = user.has_perm("incidents.override_priority")
+    return {
+        "incident": incident,
+        "transitions": transitions,
+        "transition_error": transition_form.non_field_errors() if transition_form else None,
+        "activities": _timeline(incident, user),
+        "respond_form": respond_form or RespondForm(),
+        "assign_form": assign_form or _assign_form(incident),
+        "priority_form": (priority_form or PriorityOverrideForm(
+            initial={"priority": incident.priority})) if can_override else None,
+        "is_open": incident.state in OPEN_STATES,
+    }
+
+
+def _assign_form(incident: Incident, data: QueryDict | None = None,
+                 group: Team | None = None, initial: dict | None = None) -> AssignForm:
+    group = group or incident.assignment_group
+    initial = initial or {"group": incident.assignment_group_id,
+                          "assignee": incident.assignee_id}
+    form = AssignForm(data, group=group, initial=initial)
+    # Changing the group reloads the form with that group's members (htmx).
+    form.fields["group"].widget.attrs.update({
+        "hx-get": reverse("incidents:assign", kwargs={"key": incident.number}),
+        "hx-target": "#assign-form", "hx-swap": "outerHTML"})
+    return form
+
+
+def _render_detail(request: HttpRequest, incident: Incident, status: int = 200,
+                   **forms_: Any) -> HttpResponse:
+    return render(request, "incidents/detail.html", _detail_context(request, incident, **forms_),
+                  status=status)
+
+
+class IncidentDetailView(DeskAccessMixin, View):
+    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        if request.htmx and request.GET.get("part") == "timeline":
+            return render(request, "incidents/_timeline.html",
+                          {"activities": _timeline(incident, request.user)})
+        return _render_detail(request, incident)
+
+
+class IncidentTransitionView(DeskAccessMixin, View):
+    def post(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        form = TransitionForm(request.POST)
+        if form.is_valid():
+            try:
+                incident = services.incident_transition(
+                    actor=request.user, incident=incident, to_state=form.cleaned_data["to_state"],
+                    note=form.cleaned_data["note"], **form.values())
+            except NotPermitted as error:
+                raise PermissionDenied(error.message) from error
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("%(number)s is now %(state)s.") % {
+                    "number": incident.number, "state": incident.get_state_display()})
+                return redirect("incidents:detail", key=incident.number)
+        return _render_detail(request, incident, status=400, transition_form=form)
+
+
+class IncidentRespondView(DeskAccessMixin, View):
+    def post(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        form = RespondForm(request.POST)
+        if form.is_valid():
+            internal = form.cleaned_data["kind"] == "work_note"
+            try:
+                services.incident_respond(actor=request.user, incident=incident,
+                                          body=form.cleaned_data["body"], internal=internal)
+            except NotPermitted as error:
+                raise PermissionDenied(error.message) from error
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("Work note added.") if internal
+                                 else _("Comment added."))
+                return redirect("incidents:detail", key=incident.number)
+        return _render_detail(request, incident, status=400, respond_form=form)
+
+
+class IncidentAssignView(DeskAccessMixin, View):
+    """POST assigns; POST with ``suggest`` (or GET ``?group=`` from htmx) only refills the
+    form: the group's members, and the suggested assignee."""
+
+    def _group(self, value: str | None) -> Team | None:
+        return Team.objects.filter(pk=value).first() if value and value.isdigit() else None
+
+    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        group = self._group(request.GET.get("group"))
+        form = _assign_form(incident, group=group, initial={"group": getattr(group, "pk", None)})
+        return render(request, "incidents/_assign.html", {"incident": incident,
+                                                          "assign_form": form})
+
+    def post(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        group = self._group(request.POST.get("group"))
+        if "suggest" in request.POST:
+            if group is None:  # bound, so the "required" error shows at the group
+                form = _assign_form(incident, data=request.POST, group=None)
+                form.is_valid()
+            else:
+                suggested = services.suggest_assignee(group)
+                form = _assign_form(incident, group=group, initial={
+                    "group": group.pk, "assignee": getattr(suggested, "pk", None)})
+                if suggested is None:
+                    form.fields["assignee"].help_text = _("Nobody in this group is available.")
+            if request.htmx:
+                return render(request, "incidents/_assign.html",
+                              {"incident": incident, "assign_form": form})
+            return _render_detail(request, incident, assign_form=form)
+        form = _assign_form(incident, data=request.POST, group=group)
+        if form.is_valid():
+            try:
+                incident = services.incident_assign(
+                    actor=request.user, incident=incident, group=form.cleaned_data["group"],
+                    assignee=form.cleaned_data["assignee"])
+            except NotPermitted as error:
+                raise PermissionDenied(error.message) from error
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("%(number)s assigned.") % {"number": incident.number})
+                return redirect("incidents:detail", key=incident.number)
+        return _render_detail(request, incident, status=400, assign_form=form)
+
+
+class IncidentPriorityView(DeskAccessMixin, View):
+    def post(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        form = PriorityOverrideForm(request.POST)
+        if form.is_valid():
+            try:
+                incident = services.incident_override_priority(
+                    actor=request.user, incident=incident,
+                    priority=form.cleaned_data["priority"],
+                    reason=form.cleaned_data["priority_override_reason"])
+            except NotPermitted as error:
+                raise PermissionDenied(error.message) from error
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("Priority set to P%(p)d.") % {"p": incident.priority})
+                return redirect("incidents:detail", key=incident.number)
+        return _render_detail(request, incident, status=400, priority_form=form)
