@@ -345,3 +345,15 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, desk_team):
     response = client.get(LIST)
     assert response.status_code == 302
     assert "/accounts/login/" in response.url
+
+
+def test_timeline_names_related_records(client, db):
+    desk = TeamFactory(name="Desk team", is_service_desk=True)
+    agent = UserFactory(roles=["service_desk_agent"], first_name="Priya", last_name="Shah")
+    MembershipFactory(team=desk, user=agent)
+    caller = UserFactory(roles=["requester"])
+    incident = services.incident_create(actor=caller, title="x")
+    services.incident_assign(actor=agent, incident=incident, group=desk, assignee=agent)
+    client.force_login(agent)
+    html = client.get(reverse("incidents:detail", args=[incident.number])).content.decode()
+    assert "Priya Shah" in html and f"→ <strong>{agent.pk}</strong>" not in html
