@@ -190,7 +190,7 @@ def ticket_activity_for(ticket: Ticket, user: Any) -> list[Activity]:
     """The stream as ``user`` may see it: requesters see only public entries."""
     entries = Activity.objects.filter(
         content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.pk
-    ).select_related("author")
+    ).select_related("author", "author__profile")
     if not _is_desk(user):
         entries = entries.filter(public=True)
     return list(entries)
