@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from incidents import selectors, services
 from incidents.models import Channel, Incident, IncidentState
 from itsm.errors import DomainError
 from itsm.forms import add_domain_error
+from tickets.models import Watcher
 from tickets.services import attachment_add, ticket_activity_for
 
 PAGE_SIZE = 25
@@ -46,9 +48,14 @@ class CommentForm(forms.Form):
 
 
 def _mine(user: Any) -> QuerySet[Incident]:
-    """Your incidents, and your direct reports' if you manage people."""
+    """Your incidents (reported, logged for you, or watched) and your direct reports'.
+    Never the desk-wide view, even for desk staff: the portal is personal."""
+    watched = Watcher.objects.filter(
+        content_type=ContentType.objects.get_for_model(Incident), user=user
+    ).values("object_id")
     return selectors.incidents().filter(
-        Incident.visible_to(user) | Q(requester__profile__manager=user))
+        Q(requester=user) | Q(opened_by=user) | Q(pk__in=watched)
+        | Q(requester__profile__manager=user))
 
 
 def _get(user: Any, pk: int) -> Incident:

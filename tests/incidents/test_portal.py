@@ -85,3 +85,13 @@ def test_caller_comments_sees_no_work_notes_and_confirms_the_fix(client, request
     assert incident.state == "closed"
     page = client.get(f"/portal/incidents/{incident.pk}/").content.decode()
     assert "This issue is closed" in page
+
+
+def test_the_portal_is_personal_even_for_desk_staff(client, requester, agent, desk_team):
+    theirs = services.incident_create(actor=requester, title="Someone's printer")
+    own = services.incident_create(actor=agent, title="My own laptop")
+    client.force_login(agent)
+    page = client.get("/portal/incidents/").content.decode()
+    assert "My own laptop" in page and "Someone&#x27;s printer" not in page
+    assert client.get(f"/portal/incidents/{theirs.pk}/").status_code == 404
+    assert client.get(f"/portal/incidents/{own.pk}/").status_code == 200
