@@ -9,11 +9,11 @@ import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Team
+from accounts.models import Team, TeamMembership
 from accounts.selectors import service_desk_team
 from accounts.services import require_permission
 from audit.context import as_actor
@@ -87,13 +87,13 @@ def suggest_assignee(group: Team) -> Any | None:
     """The member of ``group`` with the fewest open incidents (ties: the one who joined
     the team first). On-shift rosters arrive with the SLA calendars; until then every
     active member counts as on shift."""
-    members = group.members.filter(is_active=True)
-    best, best_load = None, None
-    for member in members.order_by("team_memberships__joined_at"):
-        load = Incident.objects.filter(assignee=member, state__in=OPEN_STATES).count()
-        if best_load is None or load < best_load:
-            best, best_load = member, load
-    return best
+    assigned = "user__incidents_incident_assigned"
+    membership = (
+        TeamMembership.objects.filter(team=group, user__is_active=True)
+        .annotate(load=Count(assigned, filter=Q(**{f"{assigned}__state__in": OPEN_STATES})))
+        .order_by("load", "joined_at", "pk").select_related("user").first()
+    )
+    return membership.user if membership is not None else None
 
 
 # --- Create ---------------------------------------------------------------------------

@@ -321,3 +321,18 @@ def test_caller_confirms_the_resolution_others_cannot(incident, requester, agent
     closed = services.incident_transition(actor=requester, incident=incident,
                                           to_state="closed", note="Works now, thanks")
     assert closed.state == "closed"
+
+
+def test_suggestion_is_one_query_and_ties_go_to_the_longest_serving(
+    requester, desk_team, django_assert_num_queries
+):
+    first, second, gone = UserFactory(), UserFactory(), UserFactory(is_active=False)
+    for person in (first, second, gone):
+        MembershipFactory(team=desk_team, user=person)
+    other_team = TeamFactory(name="Elsewhere")
+    MembershipFactory(team=other_team, user=second)
+    with django_assert_num_queries(1):
+        assert services.suggest_assignee(desk_team) == first
+    services.incident_create(actor=requester, title="x", assignee=first)
+    assert services.suggest_assignee(desk_team) == second
+    assert services.suggest_assignee(TeamFactory(name="Empty")) is None
