@@ -14,7 +14,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -25,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
-from accounts.models import Team
+from audit.display import related_names
 from audit.models import AuditEntry
 from desk.access import DeskAccessMixin
 from itsm.errors import Conflict, DomainError, NotPermitted
@@ -333,18 +332,7 @@ def _history(ci: ConfigurationItem) -> list[AuditEntry]:
     entries = list(AuditEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(ConfigurationItem),
         object_id=str(ci.pk)).order_by("-id")[:HISTORY_SIZE])
-    wanted: dict[str, set[Any]] = {"ci_class": set(), "owner_team": set(), "assigned_to": set()}
-    for entry in entries:
-        for name, ids in wanted.items():
-            ids.update(v for v in (entry.changes or {}).get(name, ()) if isinstance(v, int))
-    names: dict[str, dict[Any, str]] = {
-        "ci_class": dict(CIClass.objects.filter(pk__in=wanted["ci_class"])
-                         .values_list("pk", "name")),
-        "owner_team": dict(Team.objects.filter(pk__in=wanted["owner_team"])
-                           .values_list("pk", "name")),
-        "assigned_to": {user.pk: user.get_username() for user in get_user_model().objects
-                        .filter(pk__in=wanted["assigned_to"])},
-    }
+    names = related_names(ConfigurationItem, (entry.changes for entry in entries))
     labels = {f.name: str(f.verbose_name) for f in ConfigurationItem._meta.get_fields()
               if hasattr(f, "verbose_name")}
     labels.update({"relationships": _("relationships"),

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.models import Team
+from audit.display import related_names
 from desk.access import DeskAccessMixin
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
@@ -192,35 +193,13 @@ def _shown(name: str, value: Any) -> str:
     return str(choices.get(value, value)) if choices else str(value)
 
 
-def _related_names(entries: list[Any]) -> dict[tuple[str, int], str]:
-    """Field changes store related records by id; fetch their names, one query per kind
-    of record, so the timeline says "Priya Shah", not "6"."""
-    wanted: dict[str, set[int]] = {}
-    for entry in entries:
-        for name, change in (entry.changes if isinstance(entry.changes, dict) else {}).items():
-            if isinstance(change, list):
-                wanted.setdefault(name, set()).update(v for v in change if isinstance(v, int))
-    names: dict[tuple[str, int], str] = {}
-    for name, ids in wanted.items():
-        try:
-            field = Incident._meta.get_field(name)
-        except FieldDoesNotExist:
-            continue
-        if not ids or not field.is_relation or field.related_model is None:
-            continue
-        for pk, obj in field.related_model._default_manager.in_bulk(ids).items():
-            profile = getattr(obj, "profile", None)
-            names[(name, pk)] = profile.name if profile is not None else str(obj)
-    return names
-
-
 def _timeline(incident: Incident, user: Any) -> list[Any]:
     """The activity stream; field changes get readable labels and values."""
     entries = ticket_activity_for(incident, user)
-    related = _related_names(entries)
+    related = related_names(Incident, (entry.changes for entry in entries))
 
     def shown(name: str, value: Any) -> str:
-        return related.get((name, value), _shown(name, value)) if isinstance(
+        return related.get(name, {}).get(value) or _shown(name, value) if isinstance(
             value, int) else _shown(name, value)
 
     for entry in entries:
