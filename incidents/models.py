@@ -3,6 +3,7 @@ routing rules (business settings as data, edited by administrators)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -207,6 +208,7 @@ class Incident(Ticket):
     EDITABLE_FIELDS = (
         "title", "description", "requester", "assignment_group", "assignee", "channel",
         "category", "subcategory", "service", "ci", "impact", "urgency", "cause_ci",
+        "parent",
     )
 
     state = models.CharField(_("state"), max_length=20, choices=IncidentState.choices,
@@ -239,6 +241,15 @@ class Incident(Ticket):
                                  on_delete=models.SET_NULL, related_name="caused_incidents",
                                  verbose_name=_("cause CI"))
     is_major = models.BooleanField(_("major incident"), default=False)
+    major_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="managed_major_incidents", verbose_name=_("major incident manager"))
+    major_declared_at = models.DateTimeField(_("declared major"), null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="children", verbose_name=_("parent incident"))
+    # Hierarchical escalation: 0 none, 1 the group's manager told, 2 the incident manager.
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
     reopened_count = models.PositiveSmallIntegerField(_("times reopened"), default=0)
@@ -249,3 +260,70 @@ class Incident(Ticket):
             ("override_priority", _("Can set an incident's priority by hand")),
             ("manage_major_incidents", _("Can declare and run major incidents")),
         ]
+        indexes = [
+            *Ticket.Meta.indexes,
+            models.Index(fields=["service", "created_at"], name="incident_svc_recent_idx"),
+            models.Index(fields=["ci", "created_at"], name="incident_ci_recent_idx"),
+        ]
+
+
+class StakeholderUpdate(models.Model):
+    """A timestamped public update on a major incident: subscribers receive it and the
+    portal shows the latest on the banner of the affected service."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE,
+                                 related_name="stakeholder_updates")
+    body = models.TextField(_("update"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    author_label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(_("posted"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ReviewStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    COMPLETED = "completed", _("Completed")
+
+
+class PostIncidentReview(models.Model):
+    """What happened (a timeline built from the audit log), why, and what we will do."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="review")
+    status = models.CharField(_("status"), max_length=20, choices=ReviewStatus.choices,
+                              default=ReviewStatus.DRAFT)
+    summary = models.TextField(_("summary"), blank=True)
+    root_cause = models.TextField(_("root cause"), blank=True)
+    lessons = models.TextField(_("what went well, what to improve"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Review of {self.incident_id}"
+
+
+class ReviewAction(models.Model):
+    """A follow-up action agreed in a post-incident review."""
+
+    review = models.ForeignKey(PostIncidentReview, on_delete=models.CASCADE,
+                               related_name="actions")
+    description = models.CharField(_("action"), max_length=300)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("owner"))
+    due_on = models.DateField(_("due"), null=True, blank=True)
+    done = models.BooleanField(_("done"), default=False)
+
+    class Meta:
+        ordering = ["done", "due_on", "id"]
+
+    def __str__(self) -> str:
+        return self.description

@@ -190,6 +190,43 @@ def incident_override_priority(*, actor: Any, incident: Incident, priority: int,
     return incident
 
 
+# --- Parent and children -------------------------------------------------------------
+
+@transaction.atomic
+@as_actor
+def incident_link_parent(*, actor: Any, incident: Incident, parent: Incident | None) -> Incident:
+    """Make ``incident`` a child of ``parent`` (None unlinks). One level only: a parent
+    is not itself a child and a child has no children; both must be open."""
+    require_permission(actor, "accounts.access_desk")
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if parent is None:
+        if incident.parent_id is None:
+            return incident
+        return tickets.ticket_update(ticket=incident, actor=actor, parent=None)
+    parent = Incident.objects.select_for_update().get(pk=parent.pk)
+    problem = None
+    if parent.pk == incident.pk:
+        problem = _("An incident cannot be its own parent.")
+    elif parent.parent_id is not None:
+        problem = _("%(number)s is itself a child of another incident: link to that "
+                    "parent instead.") % {"number": parent.number}
+    elif parent.state not in OPEN_STATES:
+        problem = _("%(number)s is no longer open.") % {"number": parent.number}
+    elif incident.state not in OPEN_STATES:
+        problem = _("Only open incidents can be linked to a parent.")
+    elif incident.children.exists():
+        problem = _("%(number)s has children of its own.") % {"number": incident.number}
+    if problem:
+        raise DomainError(problem, code="bad_parent", fields={"parent": [problem]})
+    if incident.parent_id == parent.pk:
+        return incident
+    incident = tickets.ticket_update(ticket=incident, actor=actor, parent=parent)
+    tickets.ticket_comment(ticket=parent, actor=actor, internal=True,
+                           body=_("%(number)s linked as a child: %(title)s") % {
+                               "number": incident.number, "title": incident.title})
+    return incident
+
+
 # --- Lifecycle ------------------------------------------------------------------------
 
 @transaction.atomic

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "tickets",
     "cmdb",
     "incidents",
+    "notifications",
     "desk",
     "portal",
     "demo",
@@ -225,6 +226,8 @@ if PRODUCTION or env.str("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="servicedesk@example.com")
+# Where links in emails point (the address people open the desk and portal at).
+ITSM_BASE_URL = env.str("ITSM_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Security (production) ------------------------------------------------------------
 if PRODUCTION:
