@@ -1,6 +1,6 @@
 """The portal side of incidents: report one, follow your own (and, for managers, their
-reports'), comment, confirm the resolution or reopen. Scoped to the person asking: any
-other incident is a 404."""
+reports' and their team members'), comment, confirm the resolution or reopen. Scoped to
+the person asking: any other incident is a 404."""
 
 from typing import Any
 
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.models import TeamMembership
 from cmdb.models import ConfigurationItem
 from incidents import selectors, services
 from incidents.models import Channel, Incident, IncidentState
@@ -48,14 +49,16 @@ class CommentForm(forms.Form):
 
 
 def _mine(user: Any) -> QuerySet[Incident]:
-    """Your incidents (reported, logged for you, or watched) and your direct reports'.
-    Never the desk-wide view, even for desk staff: the portal is personal."""
+    """Your incidents (reported, logged for you, or watched), your direct reports', and
+    those of the members of teams you manage. Never the desk-wide view, even for desk
+    staff: the portal is personal."""
     watched = Watcher.objects.filter(
         content_type=ContentType.objects.get_for_model(Incident), user=user
     ).values("object_id")
+    managed = TeamMembership.objects.filter(team__manager=user).values("user_id")
     return selectors.incidents().filter(
         Q(requester=user) | Q(opened_by=user) | Q(pk__in=watched)
-        | Q(requester__profile__manager=user))
+        | Q(requester__profile__manager=user) | Q(requester__in=managed))
 
 
 def _get(user: Any, pk: int) -> Incident:

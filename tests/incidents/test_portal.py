@@ -4,7 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts import services as accounts
 from incidents import services
 from incidents.models import Incident
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 
 @pytest.fixture
@@ -60,6 +60,18 @@ def test_managers_see_their_reports_incidents(client, requester, desk_team):
     services.incident_create(actor=requester, title="Team member's issue")
     client.force_login(boss)
     assert "Team member&#x27;s issue" in client.get("/portal/incidents/").content.decode()
+
+
+def test_team_managers_see_their_members_incidents_and_no_one_elses(client, requester,
+                                                                   desk_team):
+    boss = UserFactory(roles=["requester"])
+    team = TeamFactory(name="Finance", manager=boss)
+    MembershipFactory(team=team, user=requester)
+    services.incident_create(actor=requester, title="Member issue")
+    services.incident_create(actor=UserFactory(roles=["requester"]), title="Outsider issue")
+    client.force_login(boss)
+    page = client.get("/portal/incidents/").content.decode()
+    assert "Member issue" in page and "Outsider issue" not in page
 
 
 def test_caller_comments_sees_no_work_notes_and_confirms_the_fix(client, requester, agent,
