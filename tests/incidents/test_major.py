@@ -532,6 +532,28 @@ def test_review_page_start_edit_actions_complete(manager_client, resolved_major,
     assert "Add an action" not in html
 
 
+def test_desk_follow_unfollow_and_manager_only_actions(client, agent, outage, manager,
+                                                       requester):
+    declare(outage, manager)
+    client.force_login(agent)
+    url = detail(outage, "major/subscribe/")
+    assert client.post(url).status_code == 302
+    assert major_selectors.is_subscribed(outage, agent)
+    assert "Stop updates" in client.get(detail(outage)).content.decode()
+    client.post(url, {"stop": "1"})
+    assert not major_selectors.is_subscribed(outage, agent)
+    # An agent neither posts updates, stands it down nor runs the review.
+    assert client.post(detail(outage, "major/updates/"), {"body": "x"}).status_code == 403
+    assert client.post(detail(outage, "major/stand-down/"),
+                       {"reason": "x"}).status_code == 403
+    assert client.post(detail(outage, "review/start/")).status_code == 403
+    assert not StakeholderUpdate.objects.exists() and not PostIncidentReview.objects.exists()
+    # Unlinking something that is not a child of this incident is a 404.
+    stranger = log(requester, "Unrelated")
+    assert client.post(reverse("incidents:unlink_child", kwargs={
+        "key": outage.number, "child": stranger.number})).status_code == 404
+
+
 def test_review_page_404_for_an_ordinary_incident(manager_client, outage):
     response = manager_client.get(reverse("incidents:review", kwargs={"key": outage.number}))
     assert response.status_code == 404
@@ -678,6 +700,8 @@ def test_api_declare_update_and_stand_down(api, manager, outage, requester, agen
     response = api.post(api_url(outage.number, "declare-major"), {"manager": manager.pk},
                         format="json")
     assert response.status_code == 400 and "reason" in response.json()["fields"]
+    outage.refresh_from_db()
+    assert not outage.is_major and not audit_of(outage).filter(changes__has_key="is_major")
     response = api.post(api_url(outage.number, "declare-major"),
                         {"manager": manager.pk, "reason": "Company-wide"}, format="json")
     body = response.json()
