@@ -20,6 +20,7 @@ from accounts.models import Team
 from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
 from demo.incidents_demo import load_incidents
+from demo.major_demo import load_major_incidents
 
 User = get_user_model()
 
@@ -161,6 +162,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("people and teams", load_people),
     ("CMDB estate", load_cmdb),
     ("incidents", load_incidents),
+    ("major incidents", load_major_incidents),
 )
 
 

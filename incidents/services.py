@@ -259,7 +259,19 @@ def incident_transition(*, actor: Any, incident: Incident, to_state: str, note: 
         Incident.objects.filter(pk=incident.pk).update(
             reopened_count=incident.reopened_count + 1, resolved_at=None)
         incident.refresh_from_db()
+    if to_state == IncidentState.RESOLVED:
+        _resolve_children(actor, incident)
     return incident
+
+
+def _resolve_children(actor: Any, parent: Incident) -> None:
+    """Resolving a parent resolves its open children, in the same transaction, with the
+    parent's resolution; each child's caller sees why. Closed ones are left alone."""
+    note = _("Resolved with %(number)s") % {"number": parent.number}
+    for child in parent.children.filter(state__in=OPEN_STATES).order_by("pk"):
+        incident_transition(actor=actor, incident=child, to_state=IncidentState.RESOLVED,
+                            note=note, resolution_code=parent.resolution_code,
+                            resolution_notes=parent.resolution_notes)
 
 
 @transaction.atomic

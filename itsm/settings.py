@@ -287,6 +287,9 @@ SPECTACULAR_SETTINGS = {
         # Impact and urgency share one 1-3 scale; one name for both.
         "ImpactUrgencyEnum": "incidents.models.Impact",
         "IncidentStateEnum": "incidents.models.IncidentState",
+        # Reviews and CIs both have a "status": keep the CIs' existing name.
+        "ReviewStatusEnum": "incidents.models.ReviewStatus",
+        "StatusEnum": "cmdb.models.CIStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

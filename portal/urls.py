@@ -2,7 +2,7 @@ from django.urls import path
 
 from accounts.views import ProfileView
 
-from . import incidents, views
+from . import incidents, major, views
 
 app_name = "portal"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("incidents/report/", incidents.incident_report, name="incident_report"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident_detail"),
     path("incidents/<int:pk>/answer/", incidents.incident_answer, name="incident_answer"),
+    path("major/<int:pk>/subscribe/", major.major_subscribe, name="major_subscribe"),
+    path("major/<int:pk>/unsubscribe/", major.major_unsubscribe, name="major_unsubscribe"),
 ]

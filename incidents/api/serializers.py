@@ -23,6 +23,8 @@ class IncidentSerializer(serializers.ModelSerializer):
     requester_name = serializers.SerializerMethodField()
     state_label = serializers.CharField(source="get_state_display", read_only=True)
     transitions = serializers.SerializerMethodField()
+    parent_number = serializers.SerializerMethodField()
+    children_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Incident
@@ -34,12 +36,23 @@ class IncidentSerializer(serializers.ModelSerializer):
             "resolution_code", "resolution_notes", "created_at", "updated_at",
             "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
             "reopened_count", "reassignment_count", "transitions",
+            "parent", "parent_number", "children_count", "major_manager", "major_declared_at",
         ]
         read_only_fields = fields
 
     def get_requester_name(self, incident: Incident) -> str:
         profile = getattr(incident.requester, "profile", None)
         return profile.name if profile else incident.requester.get_username()
+
+    def get_parent_number(self, incident: Incident) -> str | None:
+        # Annotated by major_selectors.with_family on the API's querysets.
+        if hasattr(incident, "parent_number"):
+            return incident.parent_number
+        return incident.parent.number if incident.parent_id else None
+
+    def get_children_count(self, incident: Incident) -> int:
+        count = getattr(incident, "children_count", None)
+        return count if count is not None else incident.children.count()
 
     def get_transitions(self, incident: Incident) -> list[dict[str, str]]:
         request = self.context.get("request")

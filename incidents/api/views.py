@@ -8,8 +8,10 @@ from rest_framework.response import Response
 
 from incidents import selectors, services
 from incidents.filtersets import IncidentFilterSet
+from incidents.major_selectors import with_family
 from incidents.models import Incident, IncidentState
 
+from .major import MajorIncidentActions
 from .serializers import (
     AssignSerializer,
     BodySerializer,
@@ -23,7 +25,7 @@ from .serializers import (
 )
 
 
-class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
+class IncidentViewSet(MajorIncidentActions, mixins.CreateModelMixin, mixins.UpdateModelMixin,
                       viewsets.ReadOnlyModelViewSet):
     """Incidents. The desk sees all; anyone else sees their own (others answer 404, so
     existence does not leak). Every change goes through the incident services: state,
@@ -36,10 +38,10 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Incident.objects.none()
-        return selectors.incidents_visible_to(self.request.user)
+        return with_family(selectors.incidents_visible_to(self.request.user))
 
     def _detail(self, incident: Incident, code: int = status.HTTP_200_OK) -> Response:
-        fresh = selectors.incidents().get(pk=incident.pk)
+        fresh = with_family(selectors.incidents()).get(pk=incident.pk)
         return Response(IncidentSerializer(fresh, context={"request": self.request}).data,
                         status=code)
 
