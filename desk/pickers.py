@@ -34,8 +34,6 @@ PICKER_SIZE = 15
 # Query parameters of a lookup that are not the text typed.
 LOOKUP_OPTIONS = ("kind", "exclude", "status")
 _USERNAME_TOKEN = re.compile(r"\(([^()\s]+)\)\s*$")
-
-
 _STATUS_ID = re.compile(r"^[A-Za-z][\w-]{0,80}$")
 
 
@@ -147,10 +145,10 @@ def person_token(user: Any) -> str:
     return f"{name} ({user.username})" if name and name != user.username else user.username
 
 
-def people_matching(term: str, queryset: QuerySet | None = None) -> QuerySet:
+def people_matching(term: str) -> QuerySet:
     """Active people whose name, username, email or display name contain every word."""
     words = term.split()
-    people = (queryset if queryset is not None else User.objects.filter(is_active=True))
+    people = User.objects.filter(is_active=True)
     if not words:
         return people.none()
     return (people.filter(reduce(and_, (search_people(word) for word in words)))

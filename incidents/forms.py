@@ -59,7 +59,7 @@ class IncidentForm(forms.Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices,
                                 initial=Channel.PHONE)
     category = CategoryChoiceField(
-        label=_("Category"), required=False,
+        label=_("Category"), required=False, empty_label="—",
         queryset=Category.objects.filter(parent__isnull=True, is_active=True))
     subcategory = forms.ModelChoiceField(
         label=_("Subcategory"), required=False,
@@ -80,6 +80,11 @@ class IncidentForm(forms.Form):
         self.fields["category"].widget.attrs.update({
             "hx-get": reverse("incidents:subcategory_options"),
             "hx-target": f"#{self.auto_id % 'subcategory'}", "hx-swap": "innerHTML"})
+
+    def clean_description(self) -> str:
+        # Browsers send a textarea's lines with CRLF: store them as the API does (LF), so
+        # an untouched description is not a change.
+        return self.cleaned_data["description"].replace("\r\n", "\n")
 
     def _chosen_category(self) -> int | None:
         if self.is_bound:

@@ -125,8 +125,12 @@ def test_editing_changes_only_what_differs_and_is_audited(agent_client, agent, i
 
 
 def test_saving_without_changes_writes_nothing(agent_client, incident):
+    Incident.objects.filter(pk=incident.pk).update(description="Since Monday.\nAll staff.")
+    incident.refresh_from_db()
     before = writes()
-    response = agent_client.post(edit_url(incident), edit_data(incident))
+    # as a browser sends the untouched textarea: with CRLF line ends
+    response = agent_client.post(edit_url(incident), edit_data(
+        incident, description="Since Monday.\r\nAll staff."))
     assert response.status_code == 302
     assert writes() == before
 
@@ -138,6 +142,12 @@ def test_an_untouched_impact_keeps_a_routing_bump(agent_client, agent, incident)
     agent_client.post(edit_url(incident), edit_data(incident, title="Renamed"))
     incident.refresh_from_db()
     assert (incident.title, incident.priority) == ("Renamed", 2)
+    # the service itself: same impact and urgency sent back keep it too; a new one re-reads
+    incident = services.incident_update(actor=agent, incident=incident, impact=3, urgency=3,
+                                        description="More")
+    assert incident.priority == 2
+    incident = services.incident_update(actor=agent, incident=incident, urgency=2)
+    assert incident.priority == 4
 
 
 def test_picker_errors_are_at_their_fields_and_nothing_is_written(agent_client, incident,
