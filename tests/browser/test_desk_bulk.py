@@ -13,7 +13,7 @@ from tests.browser.conftest import expect, sign_in
 pytestmark = pytest.mark.browser
 
 
-def log_incident(page, title, caller_typed, pick_suggestion=False):
+def log_incident(page, title, caller_typed, pick_suggestion=False, screenshot=None):
     page.goto("/desk/incidents/new/")
     caller = page.get_by_role("combobox", name="Caller")
     if pick_suggestion:
@@ -25,6 +25,8 @@ def log_incident(page, title, caller_typed, pick_suggestion=False):
     else:
         caller.fill(caller_typed)  # typed as without JavaScript: the server resolves it
     page.get_by_label("Title").fill(title)
+    if screenshot is not None:
+        screenshot(page, "desk-log-picker")
     page.get_by_role("button", name="Log incident").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(title)
     return re.search(r"INC\d{7}", page.get_by_role("heading", level=1).inner_text()).group(0)
@@ -37,7 +39,7 @@ def test_filter_save_view_bulk_assign_and_edit_through_the_picker(new_page, scre
 
     # Given three incidents about the kiosks, logged for a caller picked from suggestions
     numbers = [log_incident(page, f"Lobby {tag} screen frozen", "Oliver Ben",
-                            pick_suggestion=True),
+                            pick_suggestion=True, screenshot=screenshot),
                log_incident(page, f"Lobby {tag} card reader", "requester"),
                log_incident(page, f"Lobby {tag} printer", "requester")]
     expect(page.get_by_text("Oliver Bennett").first).to_be_visible()
@@ -52,6 +54,7 @@ def test_filter_save_view_bulk_assign_and_edit_through_the_picker(new_page, scre
     # and saves the filters as a view, which then shows as the current one
     page.get_by_text("Save these filters…").click()
     page.get_by_role("textbox", name="Name").fill(f"Kiosks {tag}")
+    screenshot(page, "desk-save-view")
     page.get_by_role("button", name="Save view").click()
     expect(page.locator(".message-success")).to_contain_text(f"View “Kiosks {tag}” saved.")
     current = page.get_by_role("navigation", name="Saved views").get_by_role(
