@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import PersonChoiceField
@@ -266,23 +267,36 @@ def relation_choices(ci: ConfigurationItem) -> list[tuple[str, str]]:
     return sorted(choices, key=lambda choice: choice[1])
 
 
-def find_ci(text: str, *, exclude: int | None = None) -> ConfigurationItem:
+def find_ci(text: str, *, exclude: int | None = None, queryset: QuerySet | None = None,
+            wrong_kind: str | None = None) -> ConfigurationItem:
     """The CI named by an id, a suggestion ("web-01 (CI 12)") or an exact name, or a
-    ValidationError saying what to type instead."""
+    ValidationError saying what to type instead. ``queryset`` narrows which CIs may be
+    named (only services, say); ``wrong_kind`` is the message for a CI outside it, with
+    its ``%(name)s``."""
     text = (text or "").strip()
+    narrowed = queryset is not None
+    items = (queryset if narrowed else ConfigurationItem.objects.all()).select_related(
+        "ci_class")
+
+    def outside(lookup: dict[str, Any]) -> None:
+        other = ConfigurationItem.objects.filter(**lookup).first() if narrowed else None
+        if other is not None and wrong_kind:
+            raise forms.ValidationError(wrong_kind, params={"name": other.name})
+
     match = _CI_REFERENCE.search(text)
     if match or text.lstrip("#").isdigit():
         pk = int(match.group(1) if match else text.lstrip("#"))
-        ci = ConfigurationItem.objects.select_related("ci_class").filter(pk=pk).first()
+        ci = items.filter(pk=pk).first()
         if ci is None:
+            outside({"pk": pk})
             raise forms.ValidationError(_("There is no configuration item %(id)s."),
                                         params={"id": pk})
         return ci
-    found = list(ConfigurationItem.objects.select_related("ci_class")
-                 .filter(name__iexact=text).exclude(pk=exclude)[:6])
+    found = list(items.filter(name__iexact=text).exclude(pk=exclude)[:6])
     if len(found) == 1:
         return found[0]
     if not found:
+        outside({"name__iexact": text})
         raise forms.ValidationError(
             _("No configuration item is called “%(name)s”. Type part of its name and pick "
               "it from the suggestions, or enter its id."), params={"name": text})
@@ -329,7 +343,7 @@ class RelationshipForm(forms.Form):
         add_domain_error(self, _renamed(error, names))
 
 
-# --- Installations, licences, saved views ---------------------------------------------
+# --- Installations, licences -----------------------------------------------------------
 
 class SoftwareProductField(forms.ModelChoiceField):
     def __init__(self, **kwargs: Any) -> None:
@@ -366,9 +380,3 @@ class LicenceForm(forms.Form):
 
     FIELDS = ("product", "name", "metric", "entitlement_count", "expiry_date", "owner_team",
               "supplier", "cost")
-
-
-class SavedViewForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
-    shared = forms.BooleanField(label=_("Share with the desk"), required=False)
-    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)

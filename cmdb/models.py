@@ -378,25 +378,6 @@ class CmdbSettings(models.Model):
                 "Enter whole numbers of days between 1 and 365, e.g. [30, 7, 1].")})
 
 
-class SavedView(models.Model):
-    """A named CI list filter, private or shared with the desk."""
-
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                              related_name="saved_ci_views")
-    name = models.CharField(_("name"), max_length=100)
-    query = models.CharField(_("filters"), max_length=1000, blank=True)
-    shared = models.BooleanField(_("shared with the desk"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"],
-                                               name="unique_saved_view_name")]
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class ImportKind(models.TextChoices):
     CIS = "cis", _("Configuration items")
     RELATIONSHIPS = "relationships", _("Relationships")

@@ -27,10 +27,13 @@ from django.views import View
 from audit.display import related_names
 from audit.models import AuditEntry
 from desk.access import DeskAccessMixin
+from desk.pickers import lookup_status_id, lookup_term
+from desk.saved_view_views import saved_views_context
+from desk.saved_views import normalise_query
 from itsm.errors import Conflict, DomainError, NotPermitted
 from itsm.forms import add_domain_error
 
-from . import licences, saved_views, selectors, services
+from . import licences, selectors, services
 from .export import csv_response, export_rows
 from .filtersets import ConfigurationItemFilterSet
 from .forms import (
@@ -39,7 +42,6 @@ from .forms import (
     InstallationForm,
     LicenceForm,
     RelationshipForm,
-    SavedViewForm,
 )
 from .models import (
     AttributeType,
@@ -47,9 +49,9 @@ from .models import (
     ConfigurationItem,
     Installation,
     Relationship,
-    SavedView,
     SoftwareLicence,
 )
+from .pickers import cis_of_kind
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 50
@@ -59,6 +61,7 @@ DEFAULT_IMPACT_DEPTH = 3
 FILTER_BAR = ("q", "ci_class", "status", "owner_team", "criticality", "environment", "tag")
 SINGLE_CHOICE_FILTERS = ("ci_class", "status", "tag")
 EDIT = "cmdb.change_configurationitem"
+SAVED_VIEW_LIST = "cmdb.ci"  # the CI list's key among the desk's saved views (apps.py)
 
 
 # --- CI list --------------------------------------------------------------------------
@@ -131,8 +134,8 @@ def _chosen_class(params: QueryDict, valid: bool) -> CIClass | None:
     return CIClass.objects.filter(key=keys[0]).prefetch_related("attributes").first()
 
 
-def _list_context(request: HttpRequest, params: QueryDict, after: str | None,
-                  save_form: SavedViewForm | None = None) -> tuple[dict[str, Any], int]:
+def _list_context(request: HttpRequest, params: QueryDict,
+                  after: str | None) -> tuple[dict[str, Any], int]:
     filterset, items, valid = _filtered(params)
     status = 200 if valid else 400
     items = items.order_by("name", "id")
@@ -144,7 +147,7 @@ def _list_context(request: HttpRequest, params: QueryDict, after: str | None,
         else:
             items = items.filter(Q(name__gt=name) | Q(name=name, pk__gt=pk))
     window = list(items[:PAGE_SIZE + 1])
-    query = saved_views.normalise_query(params.urlencode())
+    query = normalise_query(params.urlencode())
     ci_class = _chosen_class(params, valid)
     shown = set(FILTER_BAR)
     attribute_form = None
@@ -154,7 +157,6 @@ def _list_context(request: HttpRequest, params: QueryDict, after: str | None,
         shown |= set(attribute_form.fields)
     kept = [(key, value) for key, values in QueryDict(query).lists() if key not in shown
             for value in values]
-    views = list(saved_views.saved_views_visible(request.user))
     return {
         "filter": filterset,
         "filter_fields": [filterset.form[name] for name in FILTER_BAR],
@@ -166,9 +168,7 @@ def _list_context(request: HttpRequest, params: QueryDict, after: str | None,
         else None,
         "is_first": not after,
         "query": query,
-        "saved_views": views,
-        "current_view": next((v for v in views if v.query == query), None),
-        "save_form": save_form or SavedViewForm(initial={"query": query}),
+        **saved_views_context(request, SAVED_VIEW_LIST, query),
     }, status
 
 
@@ -192,41 +192,6 @@ class CIExportView(DeskAccessMixin, View):
             return render(request, "errors/400.html", status=400)
         stamp = timezone.localdate().isoformat()
         return csv_response(export_rows(items), f"configuration-items-{stamp}.csv")
-
-
-class SavedViewCreateView(DeskAccessMixin, View):
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = SavedViewForm(request.POST)
-        query = request.POST.get("query", "")
-        if form.is_valid():
-            try:
-                view = saved_views.saved_view_create(
-                    actor=request.user, name=form.cleaned_data["name"],
-                    query=form.cleaned_data["query"], shared=form.cleaned_data["shared"])
-            except DomainError as error:
-                _add_error(form, error)
-            else:
-                messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
-                return redirect(_list_url(view.query))
-        params = QueryDict(saved_views.normalise_query(query), mutable=True)
-        context, _status = _list_context(request, params, None, save_form=form)
-        return render(request, "cmdb/ci_list.html", context, status=400)
-
-
-class SavedViewDeleteView(DeskAccessMixin, View):
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        view = get_object_or_404(SavedView, pk=pk)
-        try:
-            saved_views.saved_view_delete(actor=request.user, view=view)
-        except NotPermitted as error:
-            raise PermissionDenied(error.message) from error
-        messages.success(request, _("View “%(name)s” deleted.") % {"name": view.name})
-        return redirect("cmdb:ci_list")
-
-
-def _list_url(query: str) -> str:
-    url = reverse("cmdb:ci_list")
-    return f"{url}?{query}" if query else url
 
 
 def _add_error(form: forms.Form, error: DomainError) -> None:
@@ -435,20 +400,26 @@ def impact_graph(impact: selectors.Impact) -> dict[str, Any]:
 
 
 class CILookupView(DeskAccessMixin, View):
-    """Suggestions for "other CI" fields (a <datalist>): by name, hostname, serial or id."""
+    """Suggestions for CI fields (a <datalist>): by name, hostname, serial or id. The
+    pickers of other apps (``cmdb.pickers``) narrow it with ``kind=service`` or
+    ``kind=ci`` and name their live region (``status``) to hear the count."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        text = (request.GET.get("q") or request.GET.get("other") or "").strip()
+        text = lookup_term(request)
         items: list[ConfigurationItem] = []
-        if len(text) >= 2 or text.isdigit():
+        searched = len(text) >= 2 or text.isdigit()
+        if searched:
             query = (Q(name__icontains=text) | Q(hostname__istartswith=text)
                      | Q(serial_number__iexact=text))
             if text.isdigit():
                 query |= Q(pk=int(text))
-            items = list(ConfigurationItem.objects.filter(query).select_related("ci_class")
+            items = list(cis_of_kind(request.GET.get("kind")).filter(query)
+                         .select_related("ci_class")
                          .exclude(pk=request.GET.get("exclude") or None)
                          .order_by("name", "id")[:LOOKUP_SIZE])
-        return render(request, "cmdb/_ci_options.html", {"items": items})
+        return render(request, "cmdb/_ci_options.html", {
+            "items": items, "status_id": lookup_status_id(request),
+            "count": len(items) if searched else None})
 
 
 # --- Lifecycle, relationships, software -----------------------------------------------

@@ -19,6 +19,7 @@ from accounts import services as accounts
 from accounts.models import Team
 from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
+from demo.desk_demo import load_saved_views
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
 
@@ -163,6 +164,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("CMDB estate", load_cmdb),
     ("incidents", load_incidents),
     ("major incidents", load_major_incidents),
+    ("saved views", load_saved_views),
 )
 
 

@@ -12,3 +12,11 @@ class IncidentsConfig(AppConfig):
         from .health import open_outages
 
         register_health_provider(open_outages)
+
+        from desk.saved_views import SavedViewList, register_saved_view_list
+
+        from .filtersets import IncidentFilterSet
+
+        register_saved_view_list(SavedViewList(
+            key="incidents.incident", label=_("incidents"), url_name="incidents:list",
+            filterset=IncidentFilterSet))

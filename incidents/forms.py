@@ -6,14 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import PersonChoiceField
 from accounts.models import Team
-from cmdb.models import ConfigurationItem
+from cmdb.pickers import CI, SERVICE, CIPickerField
+from desk.pickers import PersonPickerField
 from tickets.models import Priority
 
-from .models import Category, Channel, HoldReason, Impact, IncidentState, ResolutionCode, Urgency
+from .models import (
+    Category,
+    Channel,
+    HoldReason,
+    Impact,
+    Incident,
+    IncidentState,
+    ResolutionCode,
+    Urgency,
+)
 
 
 class CategoryChoiceField(forms.ModelChoiceField):
@@ -21,37 +32,94 @@ class CategoryChoiceField(forms.ModelChoiceField):
         return obj.name
 
 
-class IncidentForm(forms.Form):
-    """Log an incident for a caller."""
+def subcategory_choices(category_id: int | None) -> list[tuple[Any, Any]]:
+    """The subcategory drop-down's options: the chosen category's subcategories, or with
+    none chosen every subcategory grouped under its category (so the form works without
+    JavaScript; with it, choosing a category reloads this list)."""
+    subcategories = (Category.objects.filter(parent__isnull=False, is_active=True)
+                     .select_related("parent")
+                     .order_by("parent__order", "parent__name", "order", "name"))
+    if category_id:
+        return [("", "—"), *((sub.pk, sub.name) for sub in subcategories.filter(
+            parent_id=category_id))]
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for sub in subcategories:
+        groups.setdefault(sub.parent.name, []).append((sub.pk, sub.name))
+    return [("", "—"), *groups.items()]
 
-    requester = PersonChoiceField(label=_("Caller"))
+
+class IncidentForm(forms.Form):
+    """Log an incident for a caller. Caller, service and CI are pickers (desk.pickers);
+    the subcategory list follows the category."""
+
+    requester = PersonPickerField(label=_("Caller"))
     title = forms.CharField(label=_("Title"), max_length=200)
     description = forms.CharField(label=_("Description"), required=False,
                                   widget=forms.Textarea(attrs={"rows": 5}))
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices,
                                 initial=Channel.PHONE)
     category = CategoryChoiceField(
-        label=_("Category"), required=False,
+        label=_("Category"), required=False, empty_label="—",
         queryset=Category.objects.filter(parent__isnull=True, is_active=True))
     subcategory = forms.ModelChoiceField(
         label=_("Subcategory"), required=False,
         queryset=Category.objects.filter(parent__isnull=False, is_active=True)
         .select_related("parent"))
-    service = forms.ModelChoiceField(
-        label=_("Affected service"), required=False,
-        queryset=ConfigurationItem.objects.filter(ci_class__is_service=True).order_by("name"))
-    ci = forms.ModelChoiceField(
-        label=_("Configuration item"), required=False,
-        queryset=ConfigurationItem.objects.filter(ci_class__is_service=False).order_by("name"))
+    service = CIPickerField(kind=SERVICE, label=_("Affected service"), required=False)
+    ci = CIPickerField(kind=CI, label=_("Configuration item"), required=False)
     impact = forms.TypedChoiceField(label=_("Impact"), choices=Impact.choices, coerce=int,
                                     initial=Impact.LOW)
     urgency = forms.TypedChoiceField(label=_("Urgency"), choices=Urgency.choices, coerce=int,
                                      initial=Urgency.LOW)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        subcategory = self.fields["subcategory"]
+        # Validation still accepts any subcategory: the service checks the pair.
+        subcategory.widget.choices = subcategory_choices(self._chosen_category())
+        self.fields["category"].widget.attrs.update({
+            "hx-get": reverse("incidents:subcategory_options"),
+            "hx-target": f"#{self.auto_id % 'subcategory'}", "hx-swap": "innerHTML"})
+
+    def clean_description(self) -> str:
+        # Browsers send a textarea's lines with CRLF: store them as the API does (LF), so
+        # an untouched description is not a change.
+        return self.cleaned_data["description"].replace("\r\n", "\n")
+
+    def _chosen_category(self) -> int | None:
+        if self.is_bound:
+            value = self.data.get(self.add_prefix("category"))
+        else:
+            value = self.initial.get("category", self.fields["category"].initial)
+        value = getattr(value, "pk", value)
+        return int(value) if str(value or "").isdigit() else None
+
     def service_values(self) -> dict[str, Any]:
         """The cleaned values as ``incident_create`` takes them (empty ones left out)."""
         data = dict(self.cleaned_data)
         return {key: value for key, value in data.items() if value not in (None, "")}
+
+
+class IncidentEditForm(IncidentForm):
+    """An incident's details, through ``incident_update``: only what differs from the
+    incident is sent, so an untouched impact or urgency does not re-read the matrix."""
+
+    cause_ci = CIPickerField(kind=CI, label=_("Cause CI"), required=False,
+                             help_text=_("The CI that turned out to cause it."))
+
+    FIELDS = ("title", "description", "requester", "channel", "category", "subcategory",
+              "service", "ci", "cause_ci", "impact", "urgency")
+    field_order = FIELDS
+
+    def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "edit_%s")  # it sits on the detail page among others
+        kwargs["initial"] = {name: getattr(incident, name) for name in self.FIELDS}
+        self.incident = incident
+        super().__init__(*args, **kwargs)
+
+    def changes(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items()
+                if value != getattr(self.incident, name)}
 
 
 class TransitionForm(forms.Form):

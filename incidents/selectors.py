@@ -10,5 +10,11 @@ def incidents() -> QuerySet[Incident]:
         "assignee__profile", "category", "subcategory", "service", "ci")
 
 
+def incident_with_related() -> QuerySet[Incident]:
+    """For the detail page: also the classes of its service and CI, and the cause CI."""
+    return incidents().select_related("service__ci_class", "ci__ci_class", "cause_ci",
+                                      "cause_ci__ci_class")
+
+
 def incidents_visible_to(user) -> QuerySet[Incident]:
     return incidents().filter(Incident.visible_to(user))

@@ -315,8 +315,8 @@ def open_incidents() -> Q:
     return Q(state__in=OPEN_STATES)
 
 
-UPDATABLE_FIELDS = ("title", "description", "channel", "category", "subcategory", "service",
-                    "ci", "cause_ci", "impact", "urgency")
+UPDATABLE_FIELDS = ("title", "description", "requester", "channel", "category", "subcategory",
+                    "service", "ci", "cause_ci", "impact", "urgency")
 
 
 @transaction.atomic
@@ -342,9 +342,12 @@ def incident_update(*, actor: Any, incident: Incident, **changes: Any) -> Incide
                       tickets_fields.get("subcategory", incident.subcategory))
     impact = int(tickets_fields.get("impact", incident.impact))
     urgency = int(tickets_fields.get("urgency", incident.urgency))
+    # Only a new impact or urgency re-reads the matrix: editing the title must not drop a
+    # priority a routing rule raised.
+    rereads = (impact, urgency) != (incident.impact, incident.urgency)
     priority = priority_for(impact, urgency)
     incident = tickets.ticket_update(ticket=incident, actor=actor, **tickets_fields)
-    if not incident.priority_overridden and incident.priority != priority:
+    if rereads and not incident.priority_overridden and incident.priority != priority:
         before = incident.priority
         Incident.objects.filter(pk=incident.pk).update(priority=priority)
         incident.refresh_from_db()

@@ -24,12 +24,15 @@ from django.views import View
 from accounts.models import Team
 from audit.display import related_names
 from desk.access import DeskAccessMixin
+from desk.saved_view_views import saved_views_context
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
 from tickets.models import Priority
 from tickets.services import ticket_activity_for
 
 from . import selectors, services
+from .bulk import BULK_LIMIT
+from .bulk_forms import BulkForm
 from .filtersets import QUEUES, IncidentFilterSet
 from .forms import AssignForm, IncidentForm, PriorityOverrideForm, RespondForm, TransitionForm
 from .models import (
@@ -48,6 +51,7 @@ CHANGE_LABELS = {"state": dict(IncidentState.choices), "hold_reason": dict(HoldR
                  "priority": dict(Priority.choices), "channel": dict(Channel.choices)}
 FILTER_BAR = ("q", "state", "priority", "assignment_group")
 SINGLE_CHOICE_FILTERS = ("state", "priority")
+SAVED_VIEW_LIST = "incidents.incident"  # the queue's key among the desk's saved views
 
 
 # --- Queues ---------------------------------------------------------------------------
@@ -82,9 +86,10 @@ def _default_queue(request: HttpRequest) -> str:
     return "my_groups" if request.user.team_memberships.exists() else "open"
 
 
-def _list_params(request: HttpRequest) -> tuple[QueryDict, str | None]:
+def _list_params(request: HttpRequest, data: QueryDict | None = None
+                 ) -> tuple[QueryDict, str | None]:
     params = QueryDict(mutable=True)
-    for key, values in request.GET.lists():
+    for key, values in (request.GET if data is None else data).lists():
         kept = [value for value in values if value.strip()]
         if kept:
             params.setlist(key, kept)
@@ -120,37 +125,49 @@ def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | Non
     return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
 
 
+def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
+                 bulk_form: BulkForm | None = None, status: int = 200,
+                 partial: bool | None = None) -> HttpResponse:
+    """The queue page (or, for htmx, its body) for the filters in ``data`` (default: the
+    request's). The bulk-action view shows it again with its refused form."""
+    params, after = _list_params(request, data)
+    filterset = IncidentFilterSet(params, queryset=selectors.incidents(), request=request)
+    _compact(filterset)
+    if filterset.is_valid():
+        try:
+            items, next_cursor = _page(filterset.qs, after)
+        except ValueError:
+            items, next_cursor, status = [], None, 400
+    else:
+        items, next_cursor, status = [], None, 400
+    queue = params["queue"]
+    query = params.urlencode()
+    kept = QueryDict(mutable=True)
+    kept.update(params)
+    kept.pop("queue", None)
+    context = {
+        "filter": filterset,
+        "filter_fields": [filterset.form[name] for name in FILTER_BAR],
+        "queue": queue,
+        "queues": [(key, label, key == queue) for key, label in QUEUES.items()],
+        "filters_query": kept.urlencode(),
+        "items": items,
+        "next_cursor": next_cursor,
+        "is_first": not after,
+        "query": query,
+        **saved_views_context(request, SAVED_VIEW_LIST, query),
+        "bulk_form": bulk_form or BulkForm(initial={"return_query": query}),
+        "bulk_selected": bulk_form.selected() if bulk_form is not None else set(),
+        "bulk_limit": BULK_LIMIT,
+    }
+    partial = bool(request.htmx) if partial is None else partial
+    template = "incidents/_list_body.html" if partial else "incidents/list.html"
+    return render(request, template, context, status=status)
+
+
 class IncidentListView(DeskAccessMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        params, after = _list_params(request)
-        filterset = IncidentFilterSet(params, queryset=selectors.incidents(), request=request)
-        _compact(filterset)
-        status = 200
-        if filterset.is_valid():
-            try:
-                items, next_cursor = _page(filterset.qs, after)
-            except ValueError:
-                items, next_cursor, status = [], None, 400
-        else:
-            items, next_cursor, status = [], None, 400
-        queue = params["queue"]
-        query = params.urlencode()
-        kept = QueryDict(mutable=True)
-        kept.update(params)
-        kept.pop("queue", None)
-        context = {
-            "filter": filterset,
-            "filter_fields": [filterset.form[name] for name in FILTER_BAR],
-            "queue": queue,
-            "queues": [(key, label, key == queue) for key, label in QUEUES.items()],
-            "filters_query": kept.urlencode(),
-            "items": items,
-            "next_cursor": next_cursor,
-            "is_first": not after,
-            "query": query,
-        }
-        template = "incidents/_list_body.html" if request.htmx else "incidents/list.html"
-        return render(request, template, context, status=status)
+        return render_queue(request)
 
 
 # --- Create ---------------------------------------------------------------------------
@@ -178,7 +195,7 @@ class IncidentCreateView(DeskAccessMixin, View):
 
 def _incident_or_404(key: str) -> Incident:
     lookup = Q(pk=int(key)) if key.isdigit() else Q(number__iexact=key)
-    incident = selectors.incidents().filter(lookup).first()
+    incident = selectors.incident_with_related().filter(lookup).first()
     if incident is None:
         raise Http404(_("No such incident."))
     return incident

@@ -16,9 +16,9 @@ from cmdb.models import (
     AttributeDefinition,
     ConfigurationItem,
     Relationship,
-    SavedView,
 )
 from cmdb.views import PAGE_SIZE
+from desk.models import SavedView
 from tests.cmdb.factories import CIFactory, ci_class, rel_type
 from tests.factories import TeamFactory, UserFactory
 
@@ -173,7 +173,10 @@ def test_csv_export_has_the_filtered_list_with_attribute_columns(manager_client,
     assert rows[1]["serial_number"] == "'=cmd"
 
 
-# --- Saved views ----------------------------------------------------------------------
+# --- Saved views (the desk's one mechanism; tests/desk/test_saved_views.py has the rest) --
+
+SAVE = reverse("desk:saved_view_create")
+
 
 def test_saved_views_are_created_used_shared_and_deleted_by_their_owner(
         client, asset_manager, agent):
@@ -181,14 +184,20 @@ def test_saved_views_are_created_used_shared_and_deleted_by_their_owner(
     server(asset_manager, "rhel-01", os="RHEL 9")
     server(asset_manager, "ubuntu-01")
 
+    # The list page offers to save its filters under its own list key
+    page = client.get(LIST, {"ci_class": "server"})
+    assert page.context["save_form"].initial == {"list_key": "cmdb.ci",
+                                                 "query": "ci_class=server"}
+    assert 'value="cmdb.ci"' in page.text
+
     # When the asset manager saves the current filters as a shared view
-    response = client.post(reverse("cmdb:saved_view_create"), {
-        "name": "RHEL servers", "shared": "on",
+    response = client.post(SAVE, {
+        "list_key": "cmdb.ci", "name": "RHEL servers", "shared": "on",
         "query": "ci_class=server&attr.os=RHEL+9&after=abc&status=",
     })
     view = SavedView.objects.get()
     assert response.status_code == 302
-    assert view.query == "attr.os=RHEL+9&ci_class=server"  # no paging, no empty filters
+    assert (view.list_key, view.query) == ("cmdb.ci", "attr.os=RHEL+9&ci_class=server")
     assert AuditEntry.objects.filter(action=AuditAction.CREATE, object_id=str(view.pk),
                                      content_type__model="savedview").exists()
 
@@ -196,37 +205,44 @@ def test_saved_views_are_created_used_shared_and_deleted_by_their_owner(
     response = client.get(response["Location"])
     assert names_in(response) == ["rhel-01"]
     assert response.context["current_view"] == view
+    assert 'aria-current="true">RHEL servers</a>' in response.text
 
     # and the same name again is refused at the name field
-    response = client.post(reverse("cmdb:saved_view_create"),
-                           {"name": "rhel servers", "query": "ci_class=server"})
+    response = client.post(SAVE, {"list_key": "cmdb.ci", "name": "rhel servers",
+                                  "query": "ci_class=server"})
     assert response.status_code == 400
     assert response.context["save_form"].errors["name"] == ["Already used by one of your views."]
 
     # Another desk person sees the shared view but cannot delete it
     client.force_login(agent)
     assert "RHEL servers" in client.get(LIST).text
-    delete = reverse("cmdb:saved_view_delete", args=[view.pk])
+    delete = reverse("desk:saved_view_delete", args=[view.pk])
     assert client.post(delete).status_code == 403
 
-    # Its owner can
+    # Its owner can, and is back on the CI list
     client.force_login(asset_manager)
-    assert client.post(delete).status_code == 302
+    response = client.post(delete)
+    assert (response.status_code, response["Location"]) == (302, LIST)
     assert not SavedView.objects.exists()
     assert AuditEntry.objects.filter(action=AuditAction.DELETE, object_id=str(view.pk)).exists()
 
 
 def test_private_views_are_only_listed_for_their_owner(client, asset_manager, agent):
-    SavedView.objects.create(owner=asset_manager, name="Mine", query="status=planned")
+    SavedView.objects.create(list_key="cmdb.ci", owner=asset_manager, name="Mine",
+                             query="status=planned")
     client.force_login(agent)
     assert "Mine" not in client.get(LIST).text
 
 
 def test_invalid_filters_cannot_be_saved(manager_client):
-    response = manager_client.post(reverse("cmdb:saved_view_create"),
-                                   {"name": "Bad", "query": "status=nonsense"})
+    response = manager_client.post(SAVE, {"list_key": "cmdb.ci", "name": "Bad",
+                                          "query": "status=nonsense"})
     assert response.status_code == 400
     assert "These filters are not valid" in response.text
+    response = manager_client.post(SAVE, {"list_key": "cmdb.ci", "name": "Bad",
+                                          "query": "attr.bad-key=1"})
+    assert response.status_code == 400
+    assert "Not a filter of this list: attr.bad-key" in response.text
     assert not SavedView.objects.exists()
 
 

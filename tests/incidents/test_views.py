@@ -115,14 +115,15 @@ def test_the_list_query_count_is_pinned(agent_client, agent, requester, desk_tea
     for number in range(3):
         log(agent, f"Incident {number}", requester=requester, assignment_group=network)
     agent_client.get(LIST)  # warm the session and permission caches
-    with django_assert_num_queries(8) as captured:
+    # 8 for the queue, plus the saved views, and the bulk form's groups and members
+    with django_assert_num_queries(11) as captured:
         agent_client.get(LIST)
     assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
     for number in range(10):
         incident = log(agent, f"More {number}", requester=UserFactory(),
                        assignment_group=network)
         services.incident_assign(actor=agent, incident=incident, group=network, assignee=agent)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(11):
         agent_client.get(LIST)
 
 

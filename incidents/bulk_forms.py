@@ -1,0 +1,112 @@
+"""The bulk-action form of the incident queue. It only collects the action and its
+values; ``incidents.bulk`` decides what is valid, per batch and per incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import PersonChoiceField
+from accounts.models import Team, TeamMembership
+
+from .bulk import bulk_targets
+from .forms import TransitionForm
+from .models import HoldReason, Incident, ResolutionCode
+
+ASSIGN, TRANSITION, LINK_PARENT = "assign", "transition", "link_parent"
+ACTIONS = ((ASSIGN, _("Assign")), (TRANSITION, _("Change state")),
+           (LINK_PARENT, _("Link to parent")))
+
+
+def assignee_choices(group: Team | None = None) -> list[tuple[Any, Any]]:
+    """The assignee drop-down: the group's members, or with no group chosen everyone in
+    a team, grouped by team (without JavaScript; with it, choosing the group reloads the
+    list). The service checks the person is in the group either way."""
+    memberships = (TeamMembership.objects.filter(team__is_active=True, user__is_active=True)
+                   .select_related("team", "user", "user__profile")
+                   .order_by("team__name", "user__first_name", "user__last_name",
+                             "user__username"))
+    field = PersonChoiceField()
+    if group is not None:
+        return [("", "—"), *((m.user_id, field.label_from_instance(m.user))
+                             for m in memberships.filter(team=group))]
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for membership in memberships:
+        groups.setdefault(membership.team.name, []).append(
+            (membership.user_id, field.label_from_instance(membership.user)))
+    return [("", "—"), *groups.items()]
+
+
+class BulkForm(forms.Form):
+    """The selected incidents (the queue's row checkboxes), the action (the button
+    pressed) and the values that action needs."""
+
+    incidents = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    action = forms.ChoiceField(choices=ACTIONS)
+    return_query = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Assign
+    group = forms.ModelChoiceField(label=_("Assignment group"), required=False,
+                                   queryset=Team.objects.filter(is_active=True).order_by("name"))
+    assignee = PersonChoiceField(label=_("Assignee (optional)"), required=False)
+    # Change state
+    to_state = forms.ChoiceField(label=_("New state"), required=False)
+    resolution_code = forms.ChoiceField(label=_("Resolution code"), required=False,
+                                        choices=[("", "—"), *ResolutionCode.choices],
+                                        help_text=_("Needed to resolve."))
+    resolution_notes = forms.CharField(label=_("Resolution notes"), required=False,
+                                       widget=forms.Textarea(attrs={"rows": 2}),
+                                       help_text=_("Needed to resolve."))
+    hold_reason = forms.ChoiceField(label=_("On hold because"), required=False,
+                                    choices=[("", "—"), *HoldReason.choices],
+                                    help_text=_("Needed to put on hold."))
+    note = forms.CharField(label=_("Note"), required=False,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+    # Link to parent
+    parent = forms.CharField(label=_("Parent incident"), required=False, max_length=30,
+                             help_text=_("Its number, e.g. INC0001042."))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "bulk_%s")  # the filter form shares the page
+        super().__init__(*args, **kwargs)
+        self.fields["to_state"].choices = [("", "—"), *bulk_targets()]
+        group = None
+        if self.is_bound and str(self.data.get("group", "")).isdigit():
+            group = Team.objects.filter(pk=self.data["group"]).first()
+        self.fields["assignee"].widget.choices = assignee_choices(group)
+        self.fields["group"].widget.attrs.update({
+            "hx-get": reverse("incidents:group_members"),
+            "hx-target": f"#{self.auto_id % 'assignee'}", "hx-swap": "innerHTML"})
+
+    def clean_incidents(self) -> list[str]:
+        return [value for value in self.data.getlist("incidents") if value]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        action = data.get("action")
+        if action == ASSIGN and not data.get("group"):
+            self.add_error("group", _("Choose the group to assign to."))
+        if action == TRANSITION and not data.get("to_state"):
+            self.add_error("to_state", _("Choose the state to move to."))
+        if action == LINK_PARENT:
+            number = (data.get("parent") or "").strip()
+            if not number:
+                self.add_error("parent", _("Enter the parent incident's number."))
+            else:
+                data["parent"] = Incident.objects.filter(number__iexact=number).first()
+                if data["parent"] is None:
+                    self.add_error("parent", _("There is no incident %(number)s.")
+                                   % {"number": number})
+        return data
+
+    def values(self) -> dict[str, Any]:
+        """The values the chosen move needs (as the single move's form sends them)."""
+        names = TransitionForm.VALUES_FOR.get(self.cleaned_data["to_state"], ())
+        return {name: self.cleaned_data[name] for name in names}
+
+    def selected(self) -> set[int]:
+        """The ticked incidents, to tick them again when the form is shown back."""
+        return {int(v) for v in self.data.getlist("incidents") if str(v).isdigit()}
+
