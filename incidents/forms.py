@@ -13,7 +13,16 @@ from accounts.models import Team
 from cmdb.models import ConfigurationItem
 from tickets.models import Priority
 
-from .models import Category, Channel, HoldReason, Impact, IncidentState, ResolutionCode, Urgency
+from .models import (
+    Category,
+    Channel,
+    HoldReason,
+    Impact,
+    Incident,
+    IncidentState,
+    ResolutionCode,
+    Urgency,
+)
 
 
 class CategoryChoiceField(forms.ModelChoiceField):
@@ -52,6 +61,25 @@ class IncidentForm(forms.Form):
         """The cleaned values as ``incident_create`` takes them (empty ones left out)."""
         data = dict(self.cleaned_data)
         return {key: value for key, value in data.items() if value not in (None, "")}
+
+
+class IncidentCreateForm(IncidentForm):
+    """Log an incident, optionally as the child of a similar open one (chosen in the
+    "Possible duplicates" panel; the link rules decide whether it may be)."""
+
+    parent = forms.ModelChoiceField(label=_("Log as a child of"), required=False,
+                                    queryset=Incident.objects.all())
+
+
+class SimilarForm(forms.Form):
+    """What the duplicates panel searches with: the form's values as they are typed."""
+
+    title = forms.CharField(required=False, max_length=200)
+    description = forms.CharField(required=False)
+    service = forms.ModelChoiceField(required=False,
+                                     queryset=ConfigurationItem.objects.all())
+    ci = forms.ModelChoiceField(required=False, queryset=ConfigurationItem.objects.all())
+    parent = forms.ModelChoiceField(required=False, queryset=Incident.objects.all())
 
 
 class TransitionForm(forms.Form):

@@ -6,9 +6,12 @@ app_name = "incidents"
 urlpatterns = [
     path("", views.IncidentListView.as_view(), name="list"),
     path("new/", views.IncidentCreateView.as_view(), name="create"),
+    path("similar/", views.IncidentSimilarView.as_view(), name="similar"),
     path("<str:key>/", views.IncidentDetailView.as_view(), name="detail"),
     path("<str:key>/transition/", views.IncidentTransitionView.as_view(), name="transition"),
     path("<str:key>/respond/", views.IncidentRespondView.as_view(), name="respond"),
     path("<str:key>/assign/", views.IncidentAssignView.as_view(), name="assign"),
     path("<str:key>/priority/", views.IncidentPriorityView.as_view(), name="priority"),
+    path("<str:key>/similar/", views.IncidentSimilarToView.as_view(), name="similar_to"),
+    path("<str:key>/make-child/", views.IncidentMakeChildView.as_view(), name="make_child"),
 ]
