@@ -491,7 +491,7 @@ def test_the_api_creates_a_child_and_refuses_a_bad_parent(api, agent, log):
     api.force_authenticate(agent)
     created = api.post("/api/v1/incidents/", {"title": "Cannot send", "parent": parent.pk},
                        format="json")
-    assert created.status_code == 201
+    assert created.status_code == 201 and created.json()["parent"] == parent.pk
     assert Incident.objects.get(pk=created.json()["id"]).parent == parent
     services.incident_transition(actor=agent, incident=parent,
                                  to_state=IncidentState.CANCELLED)
