@@ -28,6 +28,10 @@ RULES = [  # name, keywords, category, team, bump
 INCIDENTS = [
     ("Outlook keeps asking for my password", "amelia.clarke", "Software", "Email",
      "Email & Collaboration", 3, 2, "new"),
+    # Alike on purpose: the desk's "Possible duplicates" and the portal's "Is this
+    # already known?" (the demo requester's own) have something to find.
+    ("Outlook asks for my password again and again", "requester", "Software", "Email",
+     "Email & Collaboration", 3, 2, "new"),
     ("Cannot connect to VPN from home", "noah.patel", "Network", "VPN", None, 3, 1, "new"),
     ("Payroll report shows last month's figures", "isla.novak", "Software",
      "Line-of-business app", "Payroll", 2, 2, "assigned"),

@@ -122,6 +122,24 @@ class IncidentEditForm(IncidentForm):
                 if value != getattr(self.incident, name)}
 
 
+class IncidentCreateForm(IncidentForm):
+    """Log an incident, optionally as the child of a similar open one (chosen in the
+    "Possible duplicates" panel; the link rules decide whether it may be)."""
+
+    parent = forms.ModelChoiceField(label=_("Log as a child of"), required=False,
+                                    queryset=Incident.objects.all())
+
+
+class SimilarForm(forms.Form):
+    """What the duplicates panel searches with: the form's values as they are typed."""
+
+    title = forms.CharField(required=False, max_length=200)
+    description = forms.CharField(required=False)
+    service = CIPickerField(kind=SERVICE, required=False)  # read as the form's pickers are
+    ci = CIPickerField(kind=CI, required=False)
+    parent = forms.ModelChoiceField(required=False, queryset=Incident.objects.all())
+
+
 class TransitionForm(forms.Form):
     """A move along the lifecycle, with the values some moves need."""
 

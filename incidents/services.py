@@ -111,8 +111,10 @@ def _check_categories(category: Any, subcategory: Any) -> None:
 @transaction.atomic
 @as_actor
 def incident_create(*, actor: Any, title: str, impact: int = 3, urgency: int = 3,
-                    **fields: Any) -> Incident:
-    """Log an incident. Its priority comes from the matrix; routing picks the group."""
+                    parent: Incident | None = None, **fields: Any) -> Incident:
+    """Log an incident. Its priority comes from the matrix; routing picks the group.
+    With ``parent`` it is linked as that incident's child by the link rules, in the same
+    transaction: a parent they refuse means no incident is created."""
     priority = priority_for(int(impact), int(urgency))
     if fields.get("assignment_group") and actor is not None and not actor.has_perm(
         "accounts.access_desk"
@@ -133,6 +135,8 @@ def incident_create(*, actor: Any, title: str, impact: int = 3, urgency: int = 3
                      changes={"assignment_group": [None, group.name]},
                      message=_("Routed to %(group)s by %(why)s") % {"group": group.name,
                                                                    "why": why})
+    if parent is not None:
+        incident = incident_link_parent(actor=actor, incident=incident, parent=parent)
     return incident
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("bulk/members/", bulk_views.GroupMembersView.as_view(), name="group_members"),
     path("subcategories/", picker_views.SubcategoryOptionsView.as_view(),
          name="subcategory_options"),
+    path("similar/", views.IncidentSimilarView.as_view(), name="similar"),
     path("<str:key>/", views.IncidentDetailView.as_view(), name="detail"),
     path("<str:key>/edit/", edit_views.IncidentEditView.as_view(), name="edit"),
     path("<str:key>/transition/", views.IncidentTransitionView.as_view(), name="transition"),
@@ -34,4 +35,5 @@ urlpatterns = [
          name="review_action_add"),
     path("<str:key>/review/actions/<int:pk>/", major_views.ReviewActionEditView.as_view(),
          name="review_action"),
+    path("<str:key>/similar/", views.IncidentSimilarToView.as_view(), name="similar_to"),
 ]

@@ -30,11 +30,18 @@ from itsm.forms import add_domain_error
 from tickets.models import Priority
 from tickets.services import ticket_activity_for
 
-from . import selectors, services
+from . import selectors, services, similar
 from .bulk import BULK_LIMIT
 from .bulk_forms import BulkForm
 from .filtersets import QUEUES, IncidentFilterSet
-from .forms import AssignForm, IncidentForm, PriorityOverrideForm, RespondForm, TransitionForm
+from .forms import (
+    AssignForm,
+    IncidentCreateForm,
+    PriorityOverrideForm,
+    RespondForm,
+    SimilarForm,
+    TransitionForm,
+)
 from .models import (
     INCIDENT_WORKFLOW,
     OPEN_STATES,
@@ -174,11 +181,12 @@ class IncidentListView(DeskAccessMixin, View):
 
 class IncidentCreateView(DeskAccessMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        form = IncidentForm(initial={"requester": request.GET.get("caller")})
-        return render(request, "incidents/form.html", {"form": form})
+        form = IncidentCreateForm(initial={"requester": request.GET.get("caller")})
+        return render(request, "incidents/form.html",
+                      {"form": form, **_duplicates_context(QueryDict())})
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = IncidentForm(request.POST)
+        form = IncidentCreateForm(request.POST)
         if form.is_valid():
             values = form.service_values()
             try:
@@ -186,9 +194,68 @@ class IncidentCreateView(DeskAccessMixin, View):
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, _("%(number)s logged.") % {"number": incident.number})
+                if incident.parent_id:
+                    messages.success(request, _("%(number)s logged as a child of %(parent)s.")
+                                     % {"number": incident.number,
+                                        "parent": values["parent"].number})
+                else:
+                    messages.success(request, _("%(number)s logged.") % {
+                        "number": incident.number})
                 return redirect("incidents:detail", key=incident.number)
-        return render(request, "incidents/form.html", {"form": form}, status=400)
+        return render(request, "incidents/form.html",
+                      {"form": form, **_duplicates_context(request.POST)}, status=400)
+
+
+# --- Duplicates -----------------------------------------------------------------------
+
+def _duplicates_context(data: QueryDict) -> dict[str, Any]:
+    """What the "Possible duplicates" panel shows for the values typed so far. Fields
+    that do not validate (an unknown service, a title too long) are left out of the
+    search rather than failing it: the panel only advises."""
+    form = SimilarForm(data)
+    form.is_valid()
+    values = form.cleaned_data
+    title = (values.get("title") or "").strip()
+    suggestions = similar.similar_open_incidents(
+        title=title, description=values.get("description") or "",
+        service=values.get("service"), ci=values.get("ci")) if title else []
+    chosen = values.get("parent")
+    # The agent's choice stays on screen while they go on typing, even when the new
+    # words no longer bring it up.
+    kept = None
+    if chosen is not None and chosen.pk not in {s.incident.pk for s in suggestions}:
+        kept = selectors.incidents().filter(pk=chosen.pk).first()
+    return {"searched": bool(title), "suggestions": suggestions, "kept_parent": kept,
+            "chosen_parent": getattr(chosen, "pk", None)}
+
+
+class IncidentSimilarView(DeskAccessMixin, View):
+    """The "Possible duplicates" panel of the new-incident form (htmx, as the agent
+    types)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "incidents/_duplicates.html", _duplicates_context(request.GET))
+
+
+class IncidentSimilarToView(DeskAccessMixin, View):
+    """The detail page's "Similar open incidents" box (loaded by htmx after the page)."""
+
+    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        suggestions: list[similar.Suggestion] = []
+        is_open = incident.state in OPEN_STATES
+        if is_open and incident.parent_id is None:  # a child is linked already
+            suggestions = similar.similar_open_incidents(
+                title=incident.title, description=incident.description,
+                service=incident.service_id, ci=incident.ci_id, exclude=incident,
+                opened_at=incident.created_at)
+        has_children = is_open and incident.parent_id is None and incident.children.exists()
+        template = "incidents/_similar_to.html" if request.htmx else "incidents/similar_to.html"
+        return render(request, template, {
+            "incident": incident, "suggestions": suggestions, "is_open": is_open,
+            "has_children": has_children,
+            "can_link": is_open and incident.parent_id is None and not has_children,
+        })
 
 
 # --- Detail ---------------------------------------------------------------------------

@@ -220,6 +220,12 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
 # by ATTACHMENT_MAX_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Incidents: duplicate suggestions (incidents/similar.py, docs/incidents.md) --------
+INCIDENT_DUPLICATES_RECENT_HOURS = env.float("INCIDENT_DUPLICATES_RECENT_HOURS", default=4)
+INCIDENT_DUPLICATES_WINDOW_DAYS = env.int("INCIDENT_DUPLICATES_WINDOW_DAYS", default=30)
+INCIDENT_DUPLICATES_MAX_CANDIDATES = env.int("INCIDENT_DUPLICATES_MAX_CANDIDATES", default=300)
+INCIDENT_DUPLICATES_MIN_SCORE = env.float("INCIDENT_DUPLICATES_MIN_SCORE", default=0.3)
+
 # --- Email ----------------------------------------------------------------------------
 if PRODUCTION or env.str("EMAIL_URL", default=""):
     globals().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))

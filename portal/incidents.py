@@ -20,6 +20,7 @@ from accounts.models import TeamMembership
 from cmdb.models import ConfigurationItem
 from incidents import selectors, services
 from incidents.models import Channel, Incident, IncidentState
+from incidents.similar import similar_open_incidents
 from itsm.errors import DomainError
 from itsm.forms import add_domain_error
 from tickets.models import Watcher
@@ -41,6 +42,15 @@ class ReportForm(forms.Form):
                                                   status="operational").order_by("name"),
         empty_label=gettext_lazy("I don't know"))
     attachment = forms.FileField(label=gettext_lazy("Screenshot or file"), required=False)
+
+
+class KnownForm(forms.Form):
+    """What the "Is this already known?" panel searches with, as the person types."""
+
+    title = forms.CharField(required=False, max_length=200)
+    description = forms.CharField(required=False)
+    service = forms.ModelChoiceField(
+        required=False, queryset=ConfigurationItem.objects.filter(ci_class__is_service=True))
 
 
 class CommentForm(forms.Form):
@@ -100,8 +110,38 @@ def incident_report(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Thank you: %(number)s is with the service desk.")
                              % {"number": incident.number})
             return redirect("portal:incident_detail", pk=incident.pk)
-    return render(request, "portal/incidents/report.html", {"form": form},
+    known = _known(request.user, request.POST) if form.errors else {}
+    return render(request, "portal/incidents/report.html", {"form": form, **known},
                   status=400 if form.errors else 200)
+
+
+def known_to_you(user: Any) -> Q:
+    """Which incidents the portal may suggest while someone reports: their own, and
+    ongoing major incidents (which the portal announces to everyone anyway). Never other
+    people's ordinary incidents: their titles and details are theirs (a name, a health
+    matter, a salary figure), and suggesting them would show them to anyone who types
+    similar words."""
+    return Q(requester=user) | Q(is_major=True)
+
+
+def _known(user: Any, data: Any) -> dict[str, Any]:
+    form = KnownForm(data)
+    form.is_valid()  # a field that does not validate is left out of the search
+    values = form.cleaned_data
+    title = (values.get("title") or "").strip()
+    suggestions = similar_open_incidents(
+        title=title, description=values.get("description") or "",
+        service=values.get("service"), within=known_to_you(user),
+        include_children=True) if title else []
+    return {"suggestions": suggestions}
+
+
+@login_required
+def incident_known(request: HttpRequest) -> HttpResponse:
+    """"Is this already known?" on the report form (htmx, as the person types): your own
+    similar open incidents, and major incidents on the same service or with similar
+    text, so you can follow the existing one instead of reporting again."""
+    return render(request, "portal/incidents/_known.html", _known(request.user, request.GET))
 
 
 @login_required

@@ -32,7 +32,8 @@ class IncidentSerializer(serializers.ModelSerializer):
             "id", "number", "title", "description", "state", "state_label", "priority",
             "priority_overridden", "priority_override_reason", "impact", "urgency", "channel",
             "requester", "requester_name", "opened_by", "assignment_group", "assignee",
-            "category", "subcategory", "service", "ci", "cause_ci", "is_major", "hold_reason",
+            "category", "subcategory", "service", "ci", "cause_ci", "is_major", "parent",
+            "hold_reason",
             "resolution_code", "resolution_notes", "created_at", "updated_at",
             "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
             "reopened_count", "reassignment_count", "transitions",
@@ -79,6 +80,10 @@ class IncidentCreateSerializer(serializers.Serializer):
     urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.LOW)
     assignment_group = serializers.PrimaryKeyRelatedField(queryset=Team.objects.filter(
         is_active=True), required=False, allow_null=True)
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=Incident.objects.all(), required=False, allow_null=True,
+        help_text="Log it as a child of this open incident (desk only; the link rules "
+                  "apply, and a refused parent means nothing is created).")
 
 
 class IncidentUpdateSerializer(IncidentCreateSerializer):
@@ -89,6 +94,7 @@ class IncidentUpdateSerializer(IncidentCreateSerializer):
                                                   required=False, allow_null=True)
     requester = None
     assignment_group = None
+    parent = None
 
     def to_internal_value(self, data: Any) -> Any:
         moved = sorted({"state", "assignment_group", "assignee", "priority"} & set(data))
@@ -130,3 +136,48 @@ class BodySerializer(serializers.Serializer):
 class OverrideSerializer(serializers.Serializer):
     priority = serializers.IntegerField(min_value=1, max_value=4)
     reason = serializers.CharField()
+
+
+# --- Duplicate suggestions --------------------------------------------------------------
+
+class SimilarQuerySerializer(serializers.Serializer):
+    """What to compare with: the incident being logged."""
+
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="",
+                                        max_length=10000)
+    service = serializers.PrimaryKeyRelatedField(
+        queryset=ConfigurationItem.objects.filter(ci_class__is_service=True), required=False,
+        allow_null=True, default=None)
+    ci = serializers.PrimaryKeyRelatedField(queryset=ConfigurationItem.objects.all(),
+                                            required=False, allow_null=True, default=None)
+    limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
+
+
+class SimilarIncidentSerializer(serializers.ModelSerializer):
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    assignment_group_name = serializers.CharField(source="assignment_group.name",
+                                                  default=None, read_only=True)
+
+    class Meta:
+        model = Incident
+        fields = ["id", "number", "title", "state", "state_label", "priority",
+                  "assignment_group", "assignment_group_name", "assignee", "service", "ci",
+                  "is_major", "created_at"]
+        read_only_fields = fields
+
+
+class SimilarSuggestionSerializer(serializers.Serializer):
+    incident = SimilarIncidentSerializer()
+    score = serializers.FloatField(help_text="0–1: how likely this is the same issue.")
+    text_score = serializers.FloatField(help_text="0–1: the text similarity alone.")
+    reasons = serializers.ListField(child=serializers.CharField())
+    age = serializers.CharField(help_text="How long ago it was opened, e.g. \"2 h\".")
+
+
+class SimilarResultSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=[("trigram", "PostgreSQL trigram similarity"),
+                 ("tfidf", "TF-IDF cosine similarity")],
+        help_text="How text similarity was computed on this database.")
+    results = SimilarSuggestionSerializer(many=True)

@@ -1,15 +1,17 @@
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.views import DeskPermission
 from incidents import selectors, services
 from incidents.filtersets import IncidentFilterSet
 from incidents.major_selectors import with_family
 from incidents.models import Incident, IncidentState
+from incidents.similar import similar_open_incidents, text_method
 
 from .major import MajorIncidentActions
 from .serializers import (
@@ -21,6 +23,8 @@ from .serializers import (
     NoteSerializer,
     OverrideSerializer,
     ResolveSerializer,
+    SimilarQuerySerializer,
+    SimilarResultSerializer,
     TransitionSerializer,
 )
 
@@ -65,6 +69,22 @@ class IncidentViewSet(MajorIncidentActions, mixins.CreateModelMixin, mixins.Upda
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         kwargs["partial"] = True
         return self.partial_update(request, *args, **kwargs)
+
+    @extend_schema(parameters=[SimilarQuerySerializer], responses=SimilarResultSerializer,
+                   summary="Open incidents similar to the one being logged (desk only)")
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None,
+            permission_classes=[permissions.IsAuthenticated, DeskPermission])
+    def similar(self, request: Request) -> Response:
+        """Ranked duplicate suggestions with scores and reasons (see docs/incidents.md,
+        "Finding duplicates"): same CI or service lately, similar text."""
+        query = SimilarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        suggestions = similar_open_incidents(
+            title=values["title"], description=values["description"],
+            service=values["service"], ci=values["ci"], limit=values["limit"])
+        return Response(SimilarResultSerializer({
+            "method": text_method().name, "results": suggestions}).data)
 
     @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
