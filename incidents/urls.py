@@ -11,4 +11,5 @@ urlpatterns = [
     path("<str:key>/respond/", views.IncidentRespondView.as_view(), name="respond"),
     path("<str:key>/assign/", views.IncidentAssignView.as_view(), name="assign"),
     path("<str:key>/priority/", views.IncidentPriorityView.as_view(), name="priority"),
+    path("<str:key>/escalate/", views.IncidentEscalateView.as_view(), name="escalate"),
 ]

@@ -33,7 +33,8 @@ class IncidentSerializer(serializers.ModelSerializer):
             "category", "subcategory", "service", "ci", "cause_ci", "is_major", "hold_reason",
             "resolution_code", "resolution_notes", "created_at", "updated_at",
             "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
-            "reopened_count", "reassignment_count", "transitions",
+            "reopened_count", "reassignment_count", "escalation_level", "escalated_at",
+            "transitions",
         ]
         read_only_fields = fields
 
@@ -117,3 +118,12 @@ class BodySerializer(serializers.Serializer):
 class OverrideSerializer(serializers.Serializer):
     priority = serializers.IntegerField(min_value=1, max_value=4)
     reason = serializers.CharField()
+
+
+class EscalateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why it needs someone further up.")
+    to_level = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2,
+        help_text="The level the incident should have reached (1 group manager, 2 incident "
+                  "manager). Already there: nothing happens (safe to retry). Without it: "
+                  "one level up.")

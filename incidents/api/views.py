@@ -6,13 +6,14 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from incidents import selectors, services
+from incidents import escalation, selectors, services
 from incidents.filtersets import IncidentFilterSet
 from incidents.models import Incident, IncidentState
 
 from .serializers import (
     AssignSerializer,
     BodySerializer,
+    EscalateSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
@@ -136,4 +137,17 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
         body.is_valid(raise_exception=True)
         services.incident_override_priority(actor=request.user, incident=incident,
                                             **body.validated_data)
+        return self._detail(incident)
+
+    @extend_schema(request=EscalateSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def escalate(self, request: Request, pk: str | None = None) -> Response:
+        """Hierarchical escalation: tells the group's manager (level 1), then the incident
+        managers (level 2). With ``to_level`` the call is idempotent."""
+        incident = self.get_object()
+        body = EscalateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        escalation.incident_escalate(actor=request.user, incident=incident,
+                                     reason=body.validated_data["reason"],
+                                     to_level=body.validated_data.get("to_level"))
         return self._detail(incident)
