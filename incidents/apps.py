@@ -8,7 +8,10 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from cmdb.selectors import register_health_provider
+        from tickets.services import register_ticket_hook
 
         from .health import open_outages
+        from .notifications import incident_notifications
 
         register_health_provider(open_outages)
+        register_ticket_hook(incident_notifications)
