@@ -176,3 +176,17 @@ def test_a_failing_notification_never_fails_the_change(committed, monkeypatch, a
     incident.refresh_from_db()
     assert incident.assignee == colleague
     assert "Incident notifications failed" in caplog.text
+
+
+def test_ticket_hooks_are_told_who_acted(committed, monkeypatch, agent, requester, desk_team):
+    from tickets import services as ticket_services
+
+    seen = []
+    monkeypatch.setattr(ticket_services, "_hooks",
+                        [lambda event, ticket, details: seen.append((event, details))])
+    incident = committed(services.incident_create, actor=requester, title="x")
+    committed(services.incident_respond, actor=agent, incident=incident, body="Hi")
+    committed(services.incident_transition, actor=None, incident=incident,
+              to_state="cancelled")
+    assert [(event, details["actor_id"]) for event, details in seen] == [
+        ("created", requester.pk), ("commented", agent.pk), ("transitioned", None)]
