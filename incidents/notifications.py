@@ -129,8 +129,25 @@ def incident_notifications(event: str, ticket: Any, details: dict[str, Any]) -> 
         logger.exception("Incident notifications failed for %s (%s)", ticket.pk, event)
 
 
+def _concerns_anyone(event: str, ticket: Incident, details: dict[str, Any]) -> bool:
+    """Whether the event can notify anyone, decided without a query (most edits cannot)."""
+    if event == "created":
+        return bool(ticket.assignment_group_id) and ticket.assignee_id is None
+    if event == "updated":
+        return bool({"assignee", "assignment_group"} & set(details.get("changes") or {}))
+    if event == "commented":
+        return not details.get("internal")
+    if event == "transitioned":
+        return details.get("to") == IncidentState.RESOLVED or details.get("from") == \
+            IncidentState.RESOLVED
+    return False
+
+
 def _dispatch(event: str, ticket: Incident, details: dict[str, Any]) -> None:
+    if not _concerns_anyone(event, ticket, details):
+        return
     actor_id = details.get("actor_id")
+    # Read again: the hook runs after the commit, and later changes may have followed.
     incident = Incident.objects.select_related(
         "requester", "assignee", "assignment_group", "assignment_group__manager").filter(
         pk=ticket.pk).first()

@@ -190,3 +190,16 @@ def test_ticket_hooks_are_told_who_acted(committed, monkeypatch, agent, requeste
               to_state="cancelled")
     assert [(event, details["actor_id"]) for event, details in seen] == [
         ("created", requester.pk), ("commented", agent.pk), ("transitioned", None)]
+
+
+def test_events_that_concern_nobody_cost_no_query(agent, requester, desk_team,
+                                                  django_assert_num_queries):
+    incident = services.incident_create(actor=requester, title="x")
+    with django_assert_num_queries(0):
+        incident_notifications.incident_notifications(
+            "updated", incident, {"changes": {"title": ["x", "y"]}, "actor_id": agent.pk})
+        incident_notifications.incident_notifications(
+            "commented", incident, {"activity_id": 1, "internal": True, "actor_id": agent.pk})
+        incident_notifications.incident_notifications(
+            "transitioned", incident, {"from": "new", "to": "in_progress",
+                                       "actor_id": agent.pk})
