@@ -20,6 +20,7 @@ from accounts.models import Team
 from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
+from demo.escalation_demo import load_escalations
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
 
@@ -165,6 +166,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("incidents", load_incidents),
     ("major incidents", load_major_incidents),
     ("saved views", load_saved_views),
+    ("escalations and notifications", load_escalations),
 )
 
 

@@ -41,13 +41,15 @@ class IncidentFilterSet(django_filters.FilterSet):
     ci = django_filters.NumberFilter(field_name="ci", label=_("CI"))
     channel = django_filters.ChoiceFilter(choices=Channel.choices, label=_("Channel"))
     is_major = django_filters.BooleanFilter(label=_("Major"), widget=AnyYesNoWidget)
+    escalated = django_filters.BooleanFilter(method="filter_escalated", label=_("Escalated"),
+                                             widget=AnyYesNoWidget)
     opened_after = django_filters.IsoDateTimeFilter(field_name="created_at",
                                                     lookup_expr="gte", label=_("Opened after"))
 
     class Meta:
         model = Incident
         fields = ["queue", "q", "state", "priority", "assignment_group", "assignee",
-                  "category", "channel", "is_major"]
+                  "category", "channel", "is_major", "escalated"]
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -55,6 +57,12 @@ class IncidentFilterSet(django_filters.FilterSet):
             return queryset
         return queryset.filter(Q(number__iexact=value) | Q(title__icontains=value)
                                | Q(description__icontains=value))
+
+    def filter_escalated(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(escalation_level__gt=0) if value else queryset.filter(
+            escalation_level=0)
 
     def filter_queue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         user = getattr(self.request, "user", None)

@@ -193,3 +193,13 @@ class AssignForm(forms.Form):
 class PriorityOverrideForm(forms.Form):
     priority = forms.TypedChoiceField(label=_("Priority"), choices=Priority.choices, coerce=int)
     priority_override_reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class EscalateForm(forms.Form):
+    """Hierarchical escalation: only the reason; the service decides the level and who is
+    told (and says when the reason is missing)."""
+
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text=_("Why it needs someone further up, e.g. “No progress "
+                                         "for 2 hours and the payroll run is tomorrow”."))

@@ -163,6 +163,11 @@ def incident_assign(*, actor: Any, incident: Incident, group: Team,
     if incident.assignment_group_id and incident.assignment_group_id != group.pk:
         Incident.objects.filter(pk=incident.pk).update(
             reassignment_count=incident.reassignment_count + 1)
+        audit_record(action=AuditAction.UPDATE, target=incident,
+                     changes={"reassignment_count": [incident.reassignment_count,
+                                                     incident.reassignment_count + 1]},
+                     message=_("Functional escalation: moved from %(old)s to %(new)s") % {
+                         "old": incident.assignment_group.name, "new": group.name})
     incident = tickets.ticket_update(ticket=incident, actor=actor, **changes)
     if assignee is not None and incident.acknowledged_at is None:
         Incident.objects.filter(pk=incident.pk).update(acknowledged_at=timezone.now())

@@ -36,4 +36,5 @@ urlpatterns = [
     path("<str:key>/review/actions/<int:pk>/", major_views.ReviewActionEditView.as_view(),
          name="review_action"),
     path("<str:key>/similar/", views.IncidentSimilarToView.as_view(), name="similar_to"),
+    path("<str:key>/escalate/", views.IncidentEscalateView.as_view(), name="escalate"),
 ]

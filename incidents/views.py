@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -30,12 +31,13 @@ from itsm.forms import add_domain_error
 from tickets.models import Priority
 from tickets.services import ticket_activity_for
 
-from . import selectors, services, similar
+from . import escalation, selectors, services, similar
 from .bulk import BULK_LIMIT
 from .bulk_forms import BulkForm
 from .filtersets import QUEUES, IncidentFilterSet
 from .forms import (
     AssignForm,
+    EscalateForm,
     IncidentCreateForm,
     PriorityOverrideForm,
     RespondForm,
@@ -56,7 +58,7 @@ PAGE_SIZE = 50
 CHANGE_LABELS = {"state": dict(IncidentState.choices), "hold_reason": dict(HoldReason.choices),
                  "resolution_code": dict(ResolutionCode.choices),
                  "priority": dict(Priority.choices), "channel": dict(Channel.choices)}
-FILTER_BAR = ("q", "state", "priority", "assignment_group")
+FILTER_BAR = ("q", "state", "priority", "assignment_group", "escalated")
 SINGLE_CHOICE_FILTERS = ("state", "priority")
 SAVED_VIEW_LIST = "incidents.incident"  # the queue's key among the desk's saved views
 
@@ -311,7 +313,8 @@ def _detail_context(request: HttpRequest, incident: Incident, *,
                     transition_form: TransitionForm | None = None,
                     respond_form: RespondForm | None = None,
                     assign_form: AssignForm | None = None,
-                    priority_form: PriorityOverrideForm | None = None) -> dict[str, Any]:
+                    priority_form: PriorityOverrideForm | None = None,
+                    escalate_form: EscalateForm | None = None) -> dict[str, Any]:
     user = request.user
     transitions = []
     for transition in INCIDENT_WORKFLOW.available(incident, user):
@@ -335,6 +338,28 @@ def _detail_context(request: HttpRequest, incident: Incident, *,
         "priority_form": (priority_form or PriorityOverrideForm(
             initial={"priority": incident.priority})) if can_override else None,
         "is_open": incident.state in OPEN_STATES,
+        **_escalation_context(incident, escalate_form),
+    }
+
+
+def _escalation_context(incident: Incident, form: EscalateForm | None) -> dict[str, Any]:
+    """The level, who was told at each step, and who the next step tells."""
+    level = incident.escalation_level
+    next_told = None
+    if level < escalation.MAX_LEVEL:
+        manager_id = incident.assignment_group.manager_id if incident.assignment_group else None
+        manager = (get_user_model().objects.select_related("profile")
+                   .filter(pk=manager_id, is_active=True).first()
+                   if level == 0 and manager_id else None)
+        next_told = (_("%(name)s, manager of %(group)s") % {
+            "name": escalation.person_name(manager),
+            "group": incident.assignment_group.name} if manager
+            else _("the incident managers"))
+    return {
+        "escalate_form": form or EscalateForm(),
+        "escalation_label": escalation.EscalationLevel(level).label,
+        "escalation_steps": escalation.escalation_history(incident),
+        "escalation_next": next_told,
     }
 
 
@@ -471,3 +496,25 @@ class IncidentPriorityView(DeskAccessMixin, View):
                 messages.success(request, _("Priority set to P%(p)d.") % {"p": incident.priority})
                 return redirect("incidents:detail", key=incident.number)
         return _render_detail(request, incident, status=400, priority_form=form)
+
+
+class IncidentEscalateView(DeskAccessMixin, View):
+    """Hierarchical escalation from the detail page (the reason is required)."""
+
+    def post(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        form = EscalateForm(request.POST)
+        if form.is_valid():
+            try:
+                incident = escalation.incident_escalate(
+                    actor=request.user, incident=incident, reason=form.cleaned_data["reason"])
+            except NotPermitted as error:
+                raise PermissionDenied(error.message) from error
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, _("%(number)s escalated: %(level)s.") % {
+                    "number": incident.number,
+                    "level": escalation.EscalationLevel(incident.escalation_level).label})
+                return redirect("incidents:detail", key=incident.number)
+        return _render_detail(request, incident, status=400, escalate_form=form)

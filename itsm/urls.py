@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from accounts import views as account_views
 from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
+from notifications.api import NotificationViewSet
 from tickets import views as ticket_views
 
 from . import health
@@ -16,6 +17,7 @@ router.register("users", UserViewSet, basename="user")
 router.register("teams", TeamViewSet, basename="team")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -31,6 +33,7 @@ urlpatterns = [
     path("desk/incidents/", include("incidents.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("cmdb.api.urls")),
     path("api/v1/", include("incidents.api.urls")),

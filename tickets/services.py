@@ -29,7 +29,9 @@ from .models import Activity, ActivityKind, Attachment, Ticket, TicketNumberSequ
 T = TypeVar("T", bound=Ticket)
 
 # Side-effect hooks (notifications, SLA timers…) registered by later apps. Each receives
-# (event, ticket, details) after the transaction that caused it commits.
+# (event, ticket, details) after the transaction that caused it commits. ``details`` always
+# holds ``actor_id``: who acted (None for the system), read while the service runs because
+# the acting context is gone by the time the commit hooks run.
 TicketHook = Callable[[str, Ticket, dict[str, Any]], None]
 _hooks: list[TicketHook] = []
 
@@ -40,6 +42,7 @@ def register_ticket_hook(hook: TicketHook) -> None:
 
 
 def _emit(event: str, ticket: Ticket, details: dict[str, Any]) -> None:
+    details = {**details, "actor_id": current_actor().user_id}
     for hook in list(_hooks):
         transaction.on_commit(lambda hook=hook: hook(event, ticket, details))
 

@@ -36,8 +36,8 @@ class IncidentSerializer(serializers.ModelSerializer):
             "hold_reason",
             "resolution_code", "resolution_notes", "created_at", "updated_at",
             "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
-            "reopened_count", "reassignment_count", "transitions",
-            "parent", "parent_number", "children_count", "major_manager", "major_declared_at",
+            "reopened_count", "reassignment_count", "escalation_level", "escalated_at",
+            "transitions", "parent_number", "children_count", "major_manager", "major_declared_at",
         ]
         read_only_fields = fields
 
@@ -181,3 +181,12 @@ class SimilarResultSerializer(serializers.Serializer):
                  ("tfidf", "TF-IDF cosine similarity")],
         help_text="How text similarity was computed on this database.")
     results = SimilarSuggestionSerializer(many=True)
+
+
+class EscalateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why it needs someone further up.")
+    to_level = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2,
+        help_text="The level the incident should have reached (1 group manager, 2 incident "
+                  "manager). Already there: nothing happens (safe to retry). Without it: "
+                  "one level up.")

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.views import DeskPermission
-from incidents import selectors, services
+from incidents import escalation, selectors, services
 from incidents.filtersets import IncidentFilterSet
 from incidents.major_selectors import with_family
 from incidents.models import Incident, IncidentState
@@ -17,6 +17,7 @@ from .major import MajorIncidentActions
 from .serializers import (
     AssignSerializer,
     BodySerializer,
+    EscalateSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
@@ -158,4 +159,17 @@ class IncidentViewSet(MajorIncidentActions, mixins.CreateModelMixin, mixins.Upda
         body.is_valid(raise_exception=True)
         services.incident_override_priority(actor=request.user, incident=incident,
                                             **body.validated_data)
+        return self._detail(incident)
+
+    @extend_schema(request=EscalateSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def escalate(self, request: Request, pk: str | None = None) -> Response:
+        """Hierarchical escalation: tells the group's manager (level 1), then the incident
+        managers (level 2). With ``to_level`` the call is idempotent."""
+        incident = self.get_object()
+        body = EscalateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        escalation.incident_escalate(actor=request.user, incident=incident,
+                                     reason=body.validated_data["reason"],
+                                     to_level=body.validated_data.get("to_level"))
         return self._detail(incident)
