@@ -40,6 +40,12 @@ def incident_settings() -> IncidentSettings:
     return IncidentSettings.objects.first() or IncidentSettings()
 
 
+def within_reopen_window(incident: Incident) -> bool:
+    """May the caller still reopen this resolved incident (the configured window)?"""
+    window = datetime.timedelta(days=incident_settings().reopen_window_days)
+    return incident.resolved_at is None or timezone.now() - incident.resolved_at <= window
+
+
 def priority_for(impact: int, urgency: int) -> int:
     if (impact, urgency) not in DEFAULT_MATRIX:
         raise DomainError(_("Impact and urgency go from 1 (high) to 3 (low)."),
@@ -254,11 +260,11 @@ def incident_transition(*, actor: Any, incident: Incident, to_state: str, note: 
     if reopening and actor is not None and not actor.has_perm("accounts.access_desk"):
         if actor.pk != incident.requester_id:
             raise NotPermitted(_("Only the caller or the service desk can reopen this."))
-        window = datetime.timedelta(days=incident_settings().reopen_window_days)
-        if incident.resolved_at and timezone.now() - incident.resolved_at > window:
+        if not within_reopen_window(incident):
             raise DomainError(
                 _("This incident was resolved more than %(days)d days ago: please report a "
-                  "new one.") % {"days": window.days}, code="reopen_window_passed",
+                  "new one.") % {"days": incident_settings().reopen_window_days},
+                code="reopen_window_passed",
                 fields={"state": [_("The reopen window has passed.")]})
     if to_state != IncidentState.ON_HOLD and incident.state == IncidentState.ON_HOLD:
         values.setdefault("hold_reason", "")
@@ -297,6 +303,13 @@ def incident_respond(*, actor: Any, incident: Incident, body: str,
     ):
         Incident.objects.filter(pk=incident.pk, first_response_at__isnull=True).update(
             first_response_at=timezone.now())
+    current = Incident.objects.only("state", "resolved_at", "requester_id").get(pk=incident.pk)
+    if (not internal and actor is not None and actor.pk == current.requester_id
+            and current.state == IncidentState.RESOLVED and within_reopen_window(current)):
+        # The caller answering a resolved incident means it is not fixed (email replies
+        # arrive here too): reopen it, as the "not fixed" button does.
+        incident_transition(actor=actor, incident=current, to_state=IncidentState.IN_PROGRESS,
+                            note=_("Reopened: the caller replied."))
     return entry
 
 

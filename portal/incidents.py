@@ -155,7 +155,11 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            messages.success(request, _("Your comment was added."))
+            reopened = incident.state == IncidentState.RESOLVED and Incident.objects.filter(
+                pk=incident.pk, state=IncidentState.IN_PROGRESS).exists()
+            messages.success(request, _("Your comment was added and the incident is open "
+                                        "again; the service desk has been told.") if reopened
+                             else _("Your comment was added."))
             return redirect("portal:incident_detail", pk=incident.pk)
     return render(request, "portal/incidents/detail.html", {
         "incident": incident, "form": form,

@@ -1,5 +1,8 @@
+import datetime
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts import services as accounts
 from incidents import services
@@ -107,3 +110,42 @@ def test_the_portal_is_personal_even_for_desk_staff(client, requester, agent, de
     assert "My own laptop" in page and "Someone&#x27;s printer" not in page
     assert client.get(f"/portal/incidents/{theirs.pk}/").status_code == 404
     assert client.get(f"/portal/incidents/{own.pk}/").status_code == 200
+
+
+def test_a_reply_from_the_caller_reopens_a_resolved_incident_within_the_window(
+        client, requester, agent, desk_team):
+    incident = services.incident_create(actor=requester, title="Printer")
+    services.incident_transition(actor=agent, incident=incident, to_state="resolved",
+                                 resolution_code="solved_permanently",
+                                 resolution_notes="New toner")
+    client.force_login(requester)
+    response = client.post(f"/portal/incidents/{incident.pk}/", {"body": "Still streaky"},
+                           follow=True)
+    incident.refresh_from_db()
+    assert incident.state == "in_progress" and incident.reopened_count == 1
+    assert incident.resolved_at is None
+    assert "open again" in response.content.decode()
+    assert incident.activities.filter(body="Reopened: the caller replied.").exists()
+
+
+def test_a_late_reply_is_kept_but_does_not_reopen(client, requester, agent, desk_team):
+    incident = services.incident_create(actor=requester, title="Printer")
+    services.incident_transition(actor=agent, incident=incident, to_state="resolved",
+                                 resolution_code="solved_permanently",
+                                 resolution_notes="New toner")
+    Incident.objects.filter(pk=incident.pk).update(
+        resolved_at=timezone.now() - datetime.timedelta(days=8))
+    services.incident_respond(actor=requester, incident=incident, body="Thanks!")
+    incident.refresh_from_db()
+    assert incident.state == "resolved" and incident.reopened_count == 0
+    assert incident.activities.filter(body="Thanks!", public=True).exists()
+
+
+def test_a_desk_reply_or_work_note_does_not_reopen(requester, agent, desk_team):
+    incident = services.incident_create(actor=requester, title="Printer")
+    services.incident_transition(actor=agent, incident=incident, to_state="resolved",
+                                 resolution_code="solved_permanently",
+                                 resolution_notes="New toner")
+    services.incident_respond(actor=agent, incident=incident, body="Glad it works")
+    incident.refresh_from_db()
+    assert incident.state == "resolved"
