@@ -19,6 +19,7 @@ from accounts import services as accounts
 from accounts.models import Team
 from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
+from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
 
 User = get_user_model()
@@ -161,6 +162,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("people and teams", load_people),
     ("CMDB estate", load_cmdb),
     ("incidents", load_incidents),
+    ("incident history", load_incident_history),
 )
 
 
