@@ -26,6 +26,7 @@ from audit.display import related_names
 from desk.access import DeskAccessMixin
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
+from itsm.keyset import RowsAfter
 from tickets.models import Priority
 from tickets.services import ticket_activity_for
 
@@ -106,15 +107,15 @@ def _compact(filterset: IncidentFilterSet) -> None:
     form.fields["q"].widget.attrs["placeholder"] = _("Number, title or description")
 
 
+QUEUE_ORDER = ("priority", "created_at", "id")
+
+
 def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | None]:
-    """One page by (priority, opened, id): no COUNT, no OFFSET."""
-    items = items.order_by("priority", "created_at", "id")
+    """One page by (priority, opened, id): no COUNT, no OFFSET; the cursor is a row
+    comparison, which the queue indexes (incidents/migrations/0005) answer directly."""
+    items = items.order_by(*QUEUE_ORDER)
     if after:
-        priority, created_at, pk = _decode_cursor(after)
-        items = items.filter(
-            Q(priority__gt=priority)
-            | Q(priority=priority, created_at__gt=created_at)
-            | Q(priority=priority, created_at=created_at, pk__gt=pk))
+        items = items.filter(RowsAfter(QUEUE_ORDER, _decode_cursor(after)))
     window = list(items[:PAGE_SIZE + 1])
     page = window[:PAGE_SIZE]
     return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
@@ -123,7 +124,8 @@ def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | Non
 class IncidentListView(DeskAccessMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         params, after = _list_params(request)
-        filterset = IncidentFilterSet(params, queryset=selectors.incidents(), request=request)
+        filterset = IncidentFilterSet(params, queryset=selectors.incident_list(),
+                                      request=request)
         _compact(filterset)
         status = 200
         if filterset.is_valid():
