@@ -434,19 +434,41 @@ class Page:
         return response
 
     def measure(self) -> dict[str, Any]:
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
         self.get()
-        with CaptureQueriesContext(connection) as captured:
+        with QueryLog() as log:
             self.get()
-        queries = captured.captured_queries
+        queries = log.queries
         median, p95 = timed(self.get, self.repeat)
-        slowest = max(queries, key=lambda q: float(q["time"]))
+        slowest = max(queries, key=lambda q: q["ms"])
         return {"label": self.label, "url": self.url, "median": median, "p95": p95,
                 "queries": len(queries),
                 "counts": sum("COUNT(" in q["sql"].upper() for q in queries),
-                "slowest_ms": float(slowest["time"]) * 1000, "slowest_sql": slowest["sql"]}
+                "slowest_ms": slowest["ms"], "slowest_sql": slowest["sql"]}
+
+
+class QueryLog:
+    """The queries run inside the block, with their SQL (parameters bound) and time."""
+
+    def __enter__(self) -> QueryLog:
+        from django.db import connection
+
+        self.queries: list[dict[str, Any]] = []
+        self._wrapper = connection.execute_wrapper(self._record)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wrapper.__exit__(*exc)
+
+    def _record(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            cursor = context["cursor"]
+            bound = context["connection"].ops.last_executed_query(cursor, sql, params)
+            self.queries.append({"sql": bound or sql,
+                                 "ms": (time.perf_counter() - started) * 1000})
 
 
 def desk_cursor(row: Any) -> str:
@@ -532,15 +554,17 @@ def detail_samples(count: int) -> list[tuple[int, str]]:
     return random.Random(7).sample(rows, min(count, len(rows)))
 
 
-def measure_details(client: Any, token: str) -> list[dict[str, Any]]:
+def measure_details(client: Any, api_client: Any, token: str) -> list[dict[str, Any]]:
     samples = detail_samples(DETAIL_SAMPLE)
     results = []
     auth = {"authorization": f"Bearer {token}"}
-    for label, make_url, headers in (
-        ("desk incident detail", lambda pk, number: f"/desk/incidents/{number}/", {}),
-        ("API incident detail", lambda pk, number: f"/api/v1/incidents/{pk}/", auth),
+    for label, make_url, page_client, headers in (
+        ("desk incident detail", lambda pk, number: f"/desk/incidents/{number}/", client, {}),
+        ("API incident detail", lambda pk, number: f"/api/v1/incidents/{pk}/", api_client,
+         auth),
     ):
-        per_page = [Page(client, label, make_url(pk, number), DETAIL_REPEAT, **headers).measure()
+        per_page = [Page(page_client, label, make_url(pk, number), DETAIL_REPEAT,
+                         **headers).measure()
                     for pk, number in samples]
         results.append({
             "label": f"{label} ({len(samples)} incidents, {TIMELINE_ENTRIES} timeline entries)",
@@ -645,7 +669,16 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError("the server did not start")
 
 
-def measure_creates(reference: dict[str, Any], workers: int) -> dict[str, Any]:
+def pool_available() -> bool:
+    try:
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure_creates(reference: dict[str, Any], workers: int,
+                    db_pool: bool = False) -> dict[str, Any]:
     from django.db import connection
 
     from incidents.models import Incident
@@ -654,12 +687,15 @@ def measure_creates(reference: dict[str, Any], workers: int) -> dict[str, Any]:
     port = free_port()
     log = Path(os.environ["ITSM_VAR_DIR"]) / "uvicorn.log"
     before_id = Incident.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    env = dict(os.environ)
+    if db_pool:
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings_db_pool"
     with log.open("w") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "itsm.asgi:application", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(workers), "--no-access-log",
              "--log-level", "warning", "--lifespan", "off"],
-            cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", server)
         payloads = create_payloads(reference, 5_000)
@@ -682,7 +718,7 @@ def measure_creates(reference: dict[str, Any], workers: int) -> dict[str, Any]:
     sequence = TicketNumberSequence.objects.get(prefix="INC").last_value
     highest = created.order_by("-number").values_list("number", flat=True).first()
     return {
-        "workers": workers,
+        "workers": workers, "db_pool": db_pool,
         "measured": len(latencies), "per_second": len(latencies) / CREATE_SECONDS,
         "median": statistics.median(latencies) if latencies else 0,
         "p95": percentile(latencies, 0.95) if latencies else 0,
@@ -712,9 +748,6 @@ def free_port() -> int:
 
 def create_in_process(client: Any, reference: dict[str, Any]) -> dict[str, Any]:
     """One create at a time in this process: its server time and its queries."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     payloads = iter(create_payloads(reference, 200))
     headers = {"authorization": f"Bearer {reference['token']}"}
 
@@ -723,11 +756,12 @@ def create_in_process(client: Any, reference: dict[str, Any]) -> dict[str, Any]:
                                content_type="application/json", headers=headers)
         assert response.status_code == 201, response.content[:300]
 
-    with CaptureQueriesContext(connection) as captured:
+    create()
+    with QueryLog() as log:
         create()
     median, p95 = timed(create, repeat=100)
-    return {"median": median, "p95": p95, "queries": len(captured.captured_queries),
-            "sql": [q["sql"][:160] for q in captured.captured_queries]}
+    return {"median": median, "p95": p95, "queries": len(log.queries),
+            "sql": [q["sql"][:160] for q in log.queries]}
 
 
 # --- Report -------------------------------------------------------------------------------
@@ -746,6 +780,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--skip-create", action="store_true",
                         help="leave out the creation throughput run")
+    parser.add_argument("--only-create", action="store_true",
+                        help="only the creation throughput run (implies --no-record)")
     args = parser.parse_args()
     fresh = setup_environment(args.reuse)
 
@@ -769,17 +805,29 @@ def main() -> None:
     total = sum(v for k, v in data.items() if k != "activities")
     print(f"data: {data}", flush=True)
 
+    configurations = [(args.workers, False)]
+    if pool_available():
+        configurations += [(args.workers, True), (CREATE_CLIENTS, True)]
+    else:
+        print("psycopg-pool is not installed: the runs with a connection pool are left out")
+    if args.only_create:
+        for workers, db_pool in configurations:
+            creates = measure_creates(reference, workers, db_pool)
+            creates.pop("server_log")
+            print(json.dumps(creates, indent=1), flush=True)
+        return
     bench_user = get_user_model().objects.get(pk=reference["bench"])
     client = Client()
     client.force_login(bench_user)
-    pages = queue_pages(client, bench_user) + api_pages(client, reference["token"])
+    api_client = Client()  # token only, no session: as an integration calls the API
+    pages = queue_pages(client, bench_user) + api_pages(api_client, reference["token"])
     results = []
     for page in pages:
         result = page.measure()
         results.append(result)
         print(f"  {result['label']}: median {result['median']:.1f} ms, p95 "
               f"{result['p95']:.1f} ms, {result['queries']} queries", flush=True)
-    details = measure_details(client, reference["token"])
+    details = measure_details(client, api_client, reference["token"])
     for result in details:
         print(f"  {result['label']}: median {result['median']:.1f} ms, p95 "
               f"{result['p95']:.1f} ms, {result['queries']} queries", flush=True)
@@ -789,9 +837,11 @@ def main() -> None:
     in_process = create_in_process(client, reference)
     print(f"  create, one at a time in process: median {in_process['median']:.1f} ms, "
           f"{in_process['queries']} queries", flush=True)
-    creates = None if args.skip_create else measure_creates(reference, args.workers)
-    if creates:
-        print(f"  creates through uvicorn: {creates['per_second']:.0f}/s, "
+    create_runs = [] if args.skip_create else [
+        measure_creates(reference, workers, db_pool) for workers, db_pool in configurations]
+    for creates in create_runs:
+        print(f"  creates through uvicorn, {creates['workers']} workers"
+              f"{', pool' if creates['db_pool'] else ''}: {creates['per_second']:.0f}/s, "
               f"failures {creates['failure_count']}", flush=True)
 
     machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}"
@@ -827,20 +877,27 @@ def main() -> None:
     rows.append(f"| API create, one at a time in process | {in_process['median']:.1f} ms | "
                 f"{in_process['p95']:.1f} ms | {in_process['queries']} | – | – | – |")
     rows.append("")
-    if creates:
-        rows.append(
-            f"API creation through `uvicorn itsm.asgi:application --workers "
-            f"{creates['workers']}` (the load generator on the same 2 cores), "
-            f"{CREATE_CLIENTS} clients, {CREATE_SECONDS} s: **{creates['per_second']:.0f} "
-            f"creates/s** ({verdict(creates['per_second'] >= TARGET_CREATES_PER_S)}), "
-            f"latency median {creates['median']:.0f} ms, p95 {creates['p95']:.0f} ms, "
-            f"{creates['failure_count']} failures. Checked afterwards: {creates['created']:,} "
-            f"incidents created, {creates['distinct_numbers']:,} distinct numbers, "
-            f"{creates['without_audit']} without an audit entry, "
-            f"{creates['without_activity']} without the Opened activity, number sequence "
-            f"{'consistent' if creates['sequence_consistent'] else 'INCONSISTENT'}.")
-        if creates["failures"]:
-            rows.append("Failures (first five): " + "; ".join(creates["failures"]))
+    if create_runs:
+        rows += [
+            f"API creation through a real server (the load generator on the same cores): "
+            f"{CREATE_CLIENTS} clients on keep-alive connections for {CREATE_SECONDS} s "
+            f"after {CREATE_WARM_UP} s of warm-up. *pool*: `bench/settings_db_pool.py`, "
+            "Django's PostgreSQL connection pool (not the project's settings).", "",
+            "| server | creates/s | latency median | p95 | failures | checked afterwards | "
+            "target |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for creates in create_runs:
+            server = (f"`uvicorn itsm.asgi:application --workers {creates['workers']}`"
+                      + (", pool" if creates["db_pool"] else ""))
+            checked = (f"{creates['created']:,} created, {creates['distinct_numbers']:,} "
+                       f"distinct numbers, {creates['without_audit']} without audit entry, "
+                       f"{creates['without_activity']} without activity, sequence "
+                       + ("consistent" if creates["sequence_consistent"] else "INCONSISTENT"))
+            rows.append(f"| {server} | **{creates['per_second']:.0f}** | "
+                        f"{creates['median']:.0f} ms | {creates['p95']:.0f} ms | "
+                        f"{creates['failure_count']} | {checked} | "
+                        f"{verdict(creates['per_second'] >= TARGET_CREATES_PER_S)} |")
+            if creates["failures"]:
+                rows.append("Failures (first five): " + "; ".join(creates["failures"]))
         rows.append("")
     text = "\n".join(rows) + "\n"
     for label, plan in deep_plans:
@@ -848,8 +905,9 @@ def main() -> None:
                  "\n</details>\n")
     print(text)
     print("queries of one create:\n  " + "\n  ".join(in_process["sql"]))
-    if creates and creates["server_log"].strip():
-        print("server log (tail):\n" + creates["server_log"])
+    for creates in create_runs:
+        if creates["server_log"].strip():
+            print("server log (tail):\n" + creates["server_log"])
     if not args.no_record:
         with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
             handle.write(text)

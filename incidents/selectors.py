@@ -5,10 +5,13 @@ from .models import Incident
 
 
 def incidents() -> QuerySet[Incident]:
-    """Incidents with what every list and detail shows, in one query."""
+    """Incidents with everything an incident's page shows: the people and the group in
+    the same query, the category, subcategory, service and CI in one small query each
+    (none when empty). Joining all nine tables cost PostgreSQL 5 ms to plan for one
+    incident and over 50 ms for a page of them (bench/incidents.py); five cost 1.6 ms."""
     return Incident.objects.select_related(
         "requester", "requester__profile", "assignment_group", "assignee",
-        "assignee__profile", "category", "subcategory", "service", "ci")
+        "assignee__profile").prefetch_related("category", "subcategory", "service", "ci")
 
 
 def incident_list() -> QuerySet[Incident]:

@@ -107,8 +107,10 @@ def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
     if actor is not None and actor != ticket.requester:
         ticket.opened_by = actor
     # Validate first, draw the number last: from the draw to the commit the number row
-    # is locked, and every other create of this type waits (bench/incidents.py).
-    validated(ticket, exclude=["number"])
+    # is locked, and every other create of this type waits (bench/incidents.py). Related
+    # rows the caller read from the database are not looked up again (the foreign keys
+    # still hold at commit).
+    validated(ticket, exclude=["number", *_loaded_relations(ticket)])
     ticket.number = ticket_number_next(model.NUMBER_PREFIX)
     ticket.save()
     audit_record(action=AuditAction.CREATE, target=ticket,
@@ -116,6 +118,17 @@ def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
     _activity(ticket, ActivityKind.SYSTEM, body=_("Opened"), public=True)
     _emit("created", ticket, {})
     return ticket
+
+
+def _loaded_relations(ticket: Ticket) -> list[str]:
+    """Foreign keys of ``ticket`` set to rows read from the database."""
+    names = []
+    for field in ticket._meta.concrete_fields:
+        if field.many_to_one and field.is_cached(ticket):
+            related = field.get_cached_value(ticket)
+            if related is not None and not related._state.adding and related.pk is not None:
+                names.append(field.name)
+    return names
 
 
 @transaction.atomic
