@@ -21,6 +21,7 @@ from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
 from demo.escalation_demo import load_escalations
+from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
 
@@ -164,6 +165,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("people and teams", load_people),
     ("CMDB estate", load_cmdb),
     ("incidents", load_incidents),
+    ("incident history", load_incident_history),
     ("major incidents", load_major_incidents),
     ("saved views", load_saved_views),
     ("escalations and notifications", load_escalations),

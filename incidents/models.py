@@ -202,6 +202,10 @@ class IncidentSettings(models.Model):
         return str(self._meta.verbose_name)
 
 
+# The open states as a condition, for the partial indexes of the queues.
+_OPEN = models.Q(state__in=[state.value for state in OPEN_STATES])
+
+
 class Incident(Ticket):
     NUMBER_PREFIX = "INC"
     workflow = INCIDENT_WORKFLOW
@@ -264,6 +268,23 @@ class Incident(Ticket):
             *Ticket.Meta.indexes,
             models.Index(fields=["service", "created_at"], name="incident_svc_recent_idx"),
             models.Index(fields=["ci", "created_at"], name="incident_ci_recent_idx"),
+            # The desk queues (incidents.filtersets.QUEUES), each in its keyset order
+            # (priority, opened, id): a page at any depth is one index range. Partial, so
+            # they hold only the few percent of incidents that are open (or resolved).
+            models.Index(fields=["priority", "created_at", "id"], name="incident_q_open_idx",
+                         condition=_OPEN),
+            models.Index(fields=["priority", "created_at", "id"],
+                         name="incident_q_unassigned_idx",
+                         condition=_OPEN & models.Q(assignee__isnull=True)),
+            models.Index(fields=["assignment_group", "priority", "created_at", "id"],
+                         name="incident_q_group_idx", condition=_OPEN),
+            models.Index(fields=["assignee", "priority", "created_at", "id"],
+                         name="incident_q_mine_idx", condition=_OPEN),
+            models.Index(fields=["priority", "created_at", "id"], name="incident_q_major_idx",
+                         condition=_OPEN & models.Q(is_major=True)),
+            models.Index(fields=["priority", "created_at", "id"],
+                         name="incident_q_resolved_idx",
+                         condition=models.Q(state=IncidentState.RESOLVED.value)),
         ]
 
 

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import bulk_views, edit_views, major_views, picker_views, views
+from . import bulk_views, edit_views, major_views, metrics_views, picker_views, views
 
 app_name = "incidents"
 urlpatterns = [
     path("", views.IncidentListView.as_view(), name="list"),
     path("new/", views.IncidentCreateView.as_view(), name="create"),
+    # Before "<str:key>/", which would take "metrics" for an incident number.
+    path("metrics/", metrics_views.IncidentMetricsView.as_view(), name="metrics"),
     path("bulk/", bulk_views.IncidentBulkView.as_view(), name="bulk"),
     path("bulk/members/", bulk_views.GroupMembersView.as_view(), name="group_members"),
     path("subcategories/", picker_views.SubcategoryOptionsView.as_view(),

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,23 +51,29 @@ def _emit(event: str, ticket: Ticket, details: dict[str, Any]) -> None:
 def ticket_number_next(prefix: str) -> str:
     """The next number for ``prefix``, e.g. INC0001042. Call inside the creating
     transaction: the UPDATE holds the sequence row's lock until commit, so two
-    transactions can never read the same value (PostgreSQL row lock; SQLite write lock)."""
-    with transaction.atomic():
-        updated = TicketNumberSequence.objects.filter(prefix=prefix).update(
-            last_value=F("last_value") + 1
-        )
-        if not updated:
-            try:
-                with transaction.atomic():
-                    TicketNumberSequence.objects.create(prefix=prefix, last_value=1)
-            except IntegrityError:  # another transaction created it first
-                TicketNumberSequence.objects.filter(prefix=prefix).update(
-                    last_value=F("last_value") + 1
-                )
-        value = TicketNumberSequence.objects.values_list("last_value", flat=True).get(
-            prefix=prefix
-        )
+    transactions can never read the same value (PostgreSQL row lock; SQLite write lock),
+    and a create that rolls back leaves no gap. One statement (UPDATE … RETURNING, SQLite
+    3.35+): every other create waits on that lock, so the draw must be short."""
+    value = _sequence_increment(prefix)
+    if value is None:
+        try:
+            with transaction.atomic():
+                TicketNumberSequence.objects.create(prefix=prefix, last_value=1)
+            value = 1
+        except IntegrityError:  # another transaction created it first
+            value = _sequence_increment(prefix)
     return f"{prefix}{value:07d}"
+
+
+def _sequence_increment(prefix: str) -> int | None:
+    quote = connection.ops.quote_name
+    table = quote(TicketNumberSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {quote('last_value')} = {quote('last_value')} + 1 "
+                       f"WHERE {quote('prefix')} = %s RETURNING {quote('last_value')}",
+                       [prefix])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 # --- Activity -------------------------------------------------------------------------
@@ -98,20 +103,35 @@ def _is_desk(actor: Any) -> bool:
 @as_actor
 def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
     fields.setdefault("requester", actor)
-    if actor is not None and not _is_desk(actor) and fields["requester"] != actor:
+    if actor is not None and fields["requester"] != actor and not _is_desk(actor):
         raise NotPermitted(_("You can only raise tickets for yourself."))
     ticket = model(**fields)
     ticket.state = model.workflow.initial
     if actor is not None and actor != ticket.requester:
         ticket.opened_by = actor
+    # Validate first, draw the number last: from the draw to the commit the number row
+    # is locked, and every other create of this type waits (bench/incidents.py). Related
+    # rows the caller read from the database are not looked up again (the foreign keys
+    # still hold at commit).
+    validated(ticket, exclude=["number", *_loaded_relations(ticket)])
     ticket.number = ticket_number_next(model.NUMBER_PREFIX)
-    validated(ticket)
     ticket.save()
     audit_record(action=AuditAction.CREATE, target=ticket,
                  changes=diff({}, snapshot(ticket, ("number", "state", *model.EDITABLE_FIELDS))))
     _activity(ticket, ActivityKind.SYSTEM, body=_("Opened"), public=True)
     _emit("created", ticket, {})
     return ticket
+
+
+def _loaded_relations(ticket: Ticket) -> list[str]:
+    """Foreign keys of ``ticket`` set to rows read from the database."""
+    names = []
+    for field in ticket._meta.concrete_fields:
+        if field.many_to_one and field.is_cached(ticket):
+            related = field.get_cached_value(ticket)
+            if related is not None and not related._state.adding and related.pk is not None:
+                names.append(field.name)
+    return names
 
 
 @transaction.atomic

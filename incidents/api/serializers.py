@@ -21,7 +21,7 @@ User = get_user_model()
 
 class IncidentSerializer(serializers.ModelSerializer):
     requester_name = serializers.SerializerMethodField()
-    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    state_label = serializers.SerializerMethodField()
     transitions = serializers.SerializerMethodField()
     parent_number = serializers.SerializerMethodField()
     children_count = serializers.SerializerMethodField()
@@ -55,11 +55,28 @@ class IncidentSerializer(serializers.ModelSerializer):
         count = getattr(incident, "children_count", None)
         return count if count is not None else incident.children.count()
 
+    # A page of 50 asks the same questions 50 times: the labels and the moves depend only
+    # on the state (and the user), so they are worked out once per state and request.
+    # (get_state_display rebuilds the translated choices on every call.)
+
+    def _per_state(self) -> dict[str, Any]:
+        cache = self.context.setdefault("incident_state_cache", {})
+        if not cache:
+            cache["labels"] = {value: str(label) for value, label in IncidentState.choices}
+            cache["moves"] = {}
+        return cache
+
+    def get_state_label(self, incident: Incident) -> str:
+        return self._per_state()["labels"].get(incident.state, incident.state)
+
     def get_transitions(self, incident: Incident) -> list[dict[str, str]]:
-        request = self.context.get("request")
-        user = getattr(request, "user", None)
-        return [{"to_state": t.target, "label": str(t.label)}
-                for t in Incident.workflow.available(incident, user)]
+        moves = self._per_state()["moves"]
+        if incident.state not in moves:
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            moves[incident.state] = [{"to_state": t.target, "label": str(t.label)}
+                                     for t in Incident.workflow.available(incident, user)]
+        return [dict(move) for move in moves[incident.state]]
 
 
 class IncidentCreateSerializer(serializers.Serializer):
