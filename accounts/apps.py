@@ -11,3 +11,22 @@ class AccountsConfig(AppConfig):
         from .roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")
+        self._watch_permissions()
+
+    @staticmethod
+    def _watch_permissions() -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group, Permission
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from .backends import permissions_changed
+
+        user = get_user_model()
+        for through in (user.groups.through, user.user_permissions.through,
+                        Group.permissions.through):
+            m2m_changed.connect(permissions_changed, sender=through,
+                                dispatch_uid=f"accounts.perms.{through.__name__}")
+        for model in (Group, Permission):
+            for signal in (post_save, post_delete):
+                signal.connect(permissions_changed, sender=model,
+                               dispatch_uid=f"accounts.perms.{model.__name__}.{signal}")

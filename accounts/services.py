@@ -359,7 +359,7 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     """The active token for ``raw``, or None. Marks it used (at most once a minute, so a
     busy integration does not write on every call)."""
     token = (
-        ApiToken.objects.active().select_related("user")
+        ApiToken.objects.active().select_related("user", "user__profile")
         .filter(key_hash=_token_hash(raw)).first()
     )
     if token is None or not token.user.is_active:

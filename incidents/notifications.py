@@ -1,7 +1,10 @@
 """Who hears about what happens to an incident, in their inbox and by email.
 
 A ticket hook (``tickets.services.register_ticket_hook``, registered in
-``IncidentsConfig.ready``), so it runs only after the change has committed. The rules:
+``IncidentsConfig.ready``), so it runs only after the change has committed. The hook
+decides without a query whether the event can concern anyone and, if so, hands it to
+the worker (``incidents.tasks.notify_incident_event`` on the ``notify`` queue): finding
+the audience and writing the inbox rows is not the requester's wait. The rules:
 
 * **Assigned to you**: the new assignee, when someone else assigns the incident to them.
 * **Routed to your group**: when an incident lands in a group with nobody assigned (logged,
@@ -121,12 +124,24 @@ def _transitioned(incident: Incident, details: dict[str, Any], actor_id: int | N
 def incident_notifications(event: str, ticket: Any, details: dict[str, Any]) -> None:
     """The ticket hook. It runs after the commit, so a failure here is logged and never
     undoes or fails the change it is about."""
-    if not isinstance(ticket, Incident):
+    if not isinstance(ticket, Incident) or not _concerns_anyone(event, ticket, details):
         return
+    from .tasks import notify_incident_event
+
     try:
-        _dispatch(event, ticket, details)
+        notify_incident_event.delay(event, ticket.pk, details)
     except Exception:  # the change is committed: a lost notice must not turn into a 500
         logger.exception("Incident notifications failed for %s (%s)", ticket.pk, event)
+
+
+def incident_event_notify(event: str, incident_id: int, details: dict[str, Any]) -> None:
+    """Notify whoever the event concerns (the worker's half of the hook)."""
+    # Read again: later changes may have followed the one this event is about.
+    incident = Incident.objects.select_related(
+        "requester", "assignee", "assignment_group", "assignment_group__manager").filter(
+        pk=incident_id).first()
+    if incident is not None:
+        _dispatch(event, incident, details)
 
 
 def _concerns_anyone(event: str, ticket: Incident, details: dict[str, Any]) -> bool:
@@ -143,16 +158,8 @@ def _concerns_anyone(event: str, ticket: Incident, details: dict[str, Any]) -> b
     return False
 
 
-def _dispatch(event: str, ticket: Incident, details: dict[str, Any]) -> None:
-    if not _concerns_anyone(event, ticket, details):
-        return
+def _dispatch(event: str, incident: Incident, details: dict[str, Any]) -> None:
     actor_id = details.get("actor_id")
-    # Read again: the hook runs after the commit, and later changes may have followed.
-    incident = Incident.objects.select_related(
-        "requester", "assignee", "assignment_group", "assignment_group__manager").filter(
-        pk=ticket.pk).first()
-    if incident is None:
-        return
     if event == "created":
         if incident.assignment_group_id and incident.assignee_id is None:
             _routed(incident, actor_id)

@@ -19,6 +19,7 @@ from accounts.services import require_permission
 from audit.context import as_actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from itsm.config_cache import cached_config
 from itsm.errors import DomainError, NotPermitted
 from tickets import services as tickets
 
@@ -31,6 +32,10 @@ from .models import (
     RoutingRule,
 )
 
+# Kept in memory per process (itsm/config_cache.py); IncidentsConfig.ready connects the
+# signals that mark them changed.
+MATRIX_CONFIG = "incidents.priority_matrix"
+ROUTING_CONFIG = "incidents.routing_rules"
 # ITIL's default, used when the matrix table lacks a cell.
 DEFAULT_MATRIX = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4,
                   (3, 1): 3, (3, 2): 4, (3, 3): 4}
@@ -50,35 +55,51 @@ def priority_for(impact: int, urgency: int) -> int:
     if (impact, urgency) not in DEFAULT_MATRIX:
         raise DomainError(_("Impact and urgency go from 1 (high) to 3 (low)."),
                           fields={"impact": [_("1, 2 or 3.")], "urgency": [_("1, 2 or 3.")]})
-    entry = PriorityMatrixEntry.objects.filter(impact=impact, urgency=urgency).first()
-    return entry.priority if entry else DEFAULT_MATRIX[(impact, urgency)]
+    return priority_matrix().get((impact, urgency), DEFAULT_MATRIX[(impact, urgency)])
+
+
+def priority_matrix() -> dict[tuple[int, int], int]:
+    """The administrators' matrix cells, (impact, urgency) → priority."""
+    return cached_config(MATRIX_CONFIG, lambda: {
+        (entry.impact, entry.urgency): entry.priority
+        for entry in PriorityMatrixEntry.objects.all()})
 
 
 # --- Routing --------------------------------------------------------------------------
 
 def _rule_matches(rule: RoutingRule, incident: Incident) -> bool:
-    caller = incident.requester
-    profile = getattr(caller, "profile", None)
-    checks = [
-        rule.category_id is None or rule.category_id in (incident.category_id,
-                                                         incident.subcategory_id),
-        rule.service_id is None or rule.service_id == incident.service_id,
-        rule.ci_id is None or rule.ci_id == incident.ci_id,
-        not rule.caller_location or (profile is not None and profile.location.lower()
-                                     == rule.caller_location.lower()),
-        rule.caller_vip is None or (profile is not None and profile.vip == rule.caller_vip),
-    ]
+    if rule.category_id is not None and rule.category_id not in (incident.category_id,
+                                                                 incident.subcategory_id):
+        return False
+    if rule.service_id is not None and rule.service_id != incident.service_id:
+        return False
+    if rule.ci_id is not None and rule.ci_id != incident.ci_id:
+        return False
+    if rule.caller_location or rule.caller_vip is not None:
+        profile = getattr(incident.requester, "profile", None)  # read only when asked
+        if profile is None:
+            return False
+        if rule.caller_location and profile.location.lower() != rule.caller_location.lower():
+            return False
+        if rule.caller_vip is not None and profile.vip != rule.caller_vip:
+            return False
     if rule.keywords.strip():
         text = f"{incident.title} {incident.description}".lower()
         words = [w.strip().lower() for w in rule.keywords.split(",") if w.strip()]
-        checks.append(any(word in text for word in words))
-    return all(checks)
+        return any(word in text for word in words)
+    return True
+
+
+def routing_rules() -> list[RoutingRule]:
+    """The active routing rules in their order, with their groups."""
+    return cached_config(ROUTING_CONFIG, lambda: list(
+        RoutingRule.objects.filter(is_active=True).select_related("assignment_group")))
 
 
 def route(incident: Incident) -> tuple[Team | None, int, str]:
     """(group, priority bump, why): the first matching active rule; else the owner team
     of the CI, then of the service; else the service desk."""
-    for rule in RoutingRule.objects.filter(is_active=True).select_related("assignment_group"):
+    for rule in routing_rules():
         if _rule_matches(rule, incident):
             return rule.assignment_group, rule.priority_bump, _("routing rule “%(name)s”") % {
                 "name": rule.name}
@@ -133,14 +154,12 @@ def incident_create(*, actor: Any, title: str, impact: int = 3, urgency: int = 3
                      service=fields.get("service"), ci=fields.get("ci"))
     group, bump, why = (fields.pop("assignment_group"), 0, _("chosen by hand")) if fields.get(
         "assignment_group") else route(probe)
+    # The create's audit entry says how it was routed (its changes hold the group).
     incident = tickets.ticket_create(
         model=Incident, actor=actor, title=title, impact=impact, urgency=urgency,
-        priority=max(1, priority - bump), assignment_group=group, **fields)
-    if group is not None:
-        audit_record(action=AuditAction.UPDATE, target=incident,
-                     changes={"assignment_group": [None, group.name]},
-                     message=_("Routed to %(group)s by %(why)s") % {"group": group.name,
-                                                                   "why": why})
+        priority=max(1, priority - bump), assignment_group=group, **fields,
+        audit_message=_("Routed to %(group)s by %(why)s") % {
+            "group": group.name, "why": why} if group is not None else "")
     if parent is not None:
         incident = incident_link_parent(actor=actor, incident=incident, parent=parent)
     return incident

@@ -10,6 +10,7 @@ Two profiles share this module (see README "Profiles"):
 run the suite on PostgreSQL and Redis).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -137,6 +138,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+elif env.bool("DB_POOL", default=os.environ.get("ITSM_WEB_PROCESS") == "1"):
+    # Under ASGI every request runs its view in a thread of its own, so a persistent
+    # connection (CONN_MAX_AGE) is never reused: each request would open a PostgreSQL
+    # connection, about half the cost of a small API call (docs/benchmarks.md). The web
+    # process (itsm/asgi.py) therefore keeps a pool; workers and commands keep one
+    # persistent connection each.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=2),
+        "max_size": env.int("DB_POOL_MAX", default=8),
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -154,7 +167,7 @@ else:
 # --- Auth -----------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.CachedPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

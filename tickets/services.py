@@ -99,9 +99,14 @@ def _is_desk(actor: Any) -> bool:
 
 # --- Create, update, transition -------------------------------------------------------
 
-@transaction.atomic
+# No savepoint of its own: a failure rolls back the caller's transaction with it (every
+# caller lets the error out), and a create saves two round trips.
+@transaction.atomic(savepoint=False)
 @as_actor
-def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
+def ticket_create(*, model: type[T], actor: Any, audit_message: str = "",
+                  **fields: Any) -> T:
+    """Create a ticket of ``model`` in its initial state: number, audit entry (with
+    ``audit_message``, e.g. how it was routed) and the "Opened" activity."""
     fields.setdefault("requester", actor)
     if actor is not None and fields["requester"] != actor and not _is_desk(actor):
         raise NotPermitted(_("You can only raise tickets for yourself."))
@@ -117,7 +122,8 @@ def ticket_create(*, model: type[T], actor: Any, **fields: Any) -> T:
     ticket.number = ticket_number_next(model.NUMBER_PREFIX)
     ticket.save()
     audit_record(action=AuditAction.CREATE, target=ticket,
-                 changes=diff({}, snapshot(ticket, ("number", "state", *model.EDITABLE_FIELDS))))
+                 changes=diff({}, snapshot(ticket, ("number", "state", *model.EDITABLE_FIELDS))),
+                 message=audit_message)
     _activity(ticket, ActivityKind.SYSTEM, body=_("Opened"), public=True)
     _emit("created", ticket, {})
     return ticket

@@ -15,11 +15,12 @@ from incidents.models import (
     ResolutionCode,
     Urgency,
 )
+from itsm.api.representation import PlannedRepresentation
 
 User = get_user_model()
 
 
-class IncidentSerializer(serializers.ModelSerializer):
+class IncidentSerializer(PlannedRepresentation, serializers.ModelSerializer):
     requester_name = serializers.SerializerMethodField()
     state_label = serializers.SerializerMethodField()
     transitions = serializers.SerializerMethodField()

@@ -58,7 +58,10 @@ class IncidentViewSet(MajorIncidentActions, mixins.CreateModelMixin, mixins.Upda
         body.is_valid(raise_exception=True)
         data = {k: v for k, v in body.validated_data.items() if v is not None}
         incident = services.incident_create(actor=request.user, **data)
-        # The row just written, as written: no need to read it back.
+        # The row just written, as written: no need to read it back. A new incident has
+        # no children yet (with_family's annotations, known without asking).
+        incident.children_count = 0
+        incident.parent_number = incident.parent.number if incident.parent_id else None
         return self._detail(incident, status.HTTP_201_CREATED, fresh=False)
 
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)

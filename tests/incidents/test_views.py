@@ -118,14 +118,14 @@ def test_the_list_query_count_is_pinned(agent_client, agent, requester, desk_tea
                              assignee=agent)  # so the assignees' query runs from the start
     agent_client.get(LIST)  # warm the session and permission caches
     # See tests/incidents/test_query_counts.py for what the queries are.
-    with django_assert_num_queries(15) as captured:
+    with django_assert_num_queries(13) as captured:
         agent_client.get(LIST)
     assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
     for number in range(10):
         incident = log(agent, f"More {number}", requester=UserFactory(),
                        assignment_group=network)
         services.incident_assign(actor=agent, incident=incident, group=network, assignee=agent)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(13):
         agent_client.get(LIST)
 
 
@@ -295,13 +295,13 @@ def test_the_detail_query_count_is_pinned(agent_client, agent, requester, desk_t
     services.incident_respond(actor=agent, incident=incident, body="Hello")
     agent_client.get(detail(incident))  # warm the caches
     # 11: the page's 9, the related-incidents panel (children) and the header bell
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(9):
         agent_client.get(detail(incident))
     for number in range(5):
         services.incident_respond(actor=agent, incident=incident, body=f"Note {number}",
                                   internal=True)
     services.incident_transition(actor=agent, incident=incident, to_state="in_progress")
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(9):
         agent_client.get(detail(incident))
 
 
