@@ -680,7 +680,7 @@ def measure_creates(reference: dict[str, Any], workers: int,
     from django.db import connection
 
     from incidents.models import Incident
-    from tickets.models import TicketNumberSequence
+    from tickets.numbering import ticket_number_last
 
     port = free_port()
     log = Path(os.environ["ITSM_VAR_DIR"]) / "uvicorn.log"
@@ -712,7 +712,7 @@ def measure_creates(reference: dict[str, Any], workers: int,
             " FROM incidents_incident i WHERE i.id > %s",
             [content_type_id(), content_type_id(), before_id])
         total, distinct_numbers, without_audit, without_activity = cursor.fetchone()
-    sequence = TicketNumberSequence.objects.get(prefix="INC").last_value
+    sequence = ticket_number_last("INC")
     highest = created.order_by("-number").values_list("number", flat=True).first()
     return {
         "workers": workers, "db_pool": db_pool,

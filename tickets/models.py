@@ -17,8 +17,8 @@ from .workflow import Workflow
 
 
 class TicketNumberSequence(models.Model):
-    """The last number handed out per prefix (INC, PRB, CHG…). Incremented with a single
-    UPDATE inside the creating transaction, which serialises writers on every database."""
+    """The last number handed out per prefix (INC, PRB, CHG…) on SQLite; on PostgreSQL
+    only where its sequence starts (tickets/numbering.py)."""
 
     prefix = models.CharField(max_length=8, primary_key=True)
     last_value = models.BigIntegerField(default=0)

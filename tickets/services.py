@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +23,8 @@ from audit.models import AuditAction
 from audit.services import audit_record, audit_value, diff, snapshot
 from itsm.errors import Conflict, DomainError, NotPermitted
 
-from .models import Activity, ActivityKind, Attachment, Ticket, TicketNumberSequence, Watcher
+from .models import Activity, ActivityKind, Attachment, Ticket, Watcher
+from .numbering import ticket_number_next
 
 T = TypeVar("T", bound=Ticket)
 
@@ -44,36 +45,6 @@ def _emit(event: str, ticket: Ticket, details: dict[str, Any]) -> None:
     details = {**details, "actor_id": current_actor().user_id}
     for hook in list(_hooks):
         transaction.on_commit(lambda hook=hook: hook(event, ticket, details))
-
-
-# --- Numbering ------------------------------------------------------------------------
-
-def ticket_number_next(prefix: str) -> str:
-    """The next number for ``prefix``, e.g. INC0001042. Call inside the creating
-    transaction: the UPDATE holds the sequence row's lock until commit, so two
-    transactions can never read the same value (PostgreSQL row lock; SQLite write lock),
-    and a create that rolls back leaves no gap. One statement (UPDATE … RETURNING, SQLite
-    3.35+): every other create waits on that lock, so the draw must be short."""
-    value = _sequence_increment(prefix)
-    if value is None:
-        try:
-            with transaction.atomic():
-                TicketNumberSequence.objects.create(prefix=prefix, last_value=1)
-            value = 1
-        except IntegrityError:  # another transaction created it first
-            value = _sequence_increment(prefix)
-    return f"{prefix}{value:07d}"
-
-
-def _sequence_increment(prefix: str) -> int | None:
-    quote = connection.ops.quote_name
-    table = quote(TicketNumberSequence._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {quote('last_value')} = {quote('last_value')} + 1 "
-                       f"WHERE {quote('prefix')} = %s RETURNING {quote('last_value')}",
-                       [prefix])
-        row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 # --- Activity -------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from tickets.services import ticket_number_next
+from tickets.numbering import ticket_number_next
 
 
 @pytest.mark.django_db(transaction=True)
