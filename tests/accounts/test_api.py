@@ -245,16 +245,25 @@ def test_unknown_api_path_is_json_404(client, db):
 
 def test_throttling_answers_429_in_the_error_shape(api, requester, monkeypatch):
     from rest_framework.settings import api_settings
-    from rest_framework.throttling import UserRateThrottle
+
+    from itsm.api.throttling import UserRateThrottle
 
     monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES",
                         {**api_settings.DEFAULT_THROTTLE_RATES, "user": "3/min"})
+    clock = [600.0]  # the start of a one-minute window
+    monkeypatch.setattr(UserRateThrottle, "timer", lambda self: clock[0])
     api.force_authenticate(requester)
     statuses = [api.get("/api/v1/users/me/").status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
+    clock[0] = 615.0
     response = api.get("/api/v1/users/me/")
     assert_error(response, 429, "throttled")
-    assert int(response["Retry-After"]) > 0
+    assert int(response["Retry-After"]) == 45  # until the window ends
+    api.force_authenticate(UserFactory(username="someone-else"))
+    assert api.get("/api/v1/users/me/").status_code == 200  # counted per person
+    api.force_authenticate(requester)
+    clock[0] = 660.0  # the next window
+    assert api.get("/api/v1/users/me/").status_code == 200
 
 
 def test_boolean_filters_take_true_and_false(api, agent):
