@@ -216,7 +216,8 @@ def stakeholder_update_post(*, actor: Any, incident: Incident, body: str) -> Sta
     audit_record(action=AuditAction.UPDATE, target=incident,
                  changes={"stakeholder_update": [None, text[:500]]},
                  message=_("Stakeholder update posted"))
-    _entry(incident, _("Stakeholder update: %(body)s") % {"body": text})
+    # On the desk's timeline; the portal shows the update in its status box instead.
+    _entry(incident, _("Stakeholder update: %(body)s") % {"body": text}, public=False)
     subject = _("Update on %(number)s: %(title)s") % {"number": incident.number,
                                                        "title": incident.title}
     by_url: dict[str, list[Any]] = {}

@@ -634,6 +634,10 @@ def test_get_and_stop_updates_from_the_portal(client, outage, manager):
     # The followed incident's portal page shows the updates.
     page = client.get(f"/portal/incidents/{outage.pk}/").content.decode()
     assert "Status updates" in page and "Back at 14:00." in page
+    # Once, in its box: the conversation does not repeat it (the desk timeline has it).
+    assert "Stakeholder update: Back at 14:00." not in page
+    assert Activity.objects.filter(object_id=outage.pk, public=False,
+                                   body="Stakeholder update: Back at 14:00.").exists()
     response = client.post(reverse("portal:major_unsubscribe", args=[outage.pk]),
                            {"next": "https://evil.example/"})
     assert response.url == "/portal/"
