@@ -195,7 +195,7 @@ def test_an_update_reaches_watchers_child_callers_and_the_caller_once(
     assert told.get(recipient=bob).url == f"/portal/incidents/{bobs.pk}/"
     assert told.get(recipient=watcher).url == f"/portal/incidents/{outage.pk}/"
     assert "secondary site" in told.get(recipient=requester).body
-    assert outage.activities.filter(kind="system", public=True,
+    assert outage.activities.filter(kind="system", public=False,
                                     body__contains="secondary site").exists()
     assert audit_of(outage).filter(changes__has_key="stakeholder_update").exists()
 
