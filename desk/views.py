@@ -44,7 +44,10 @@ class HomeView(DeskAccessMixin, View):
         my_teams = selectors.teams().filter(memberships__user=request.user)
         recent = AuditEntry.objects.filter(actor=request.user).exclude(
             action__in=AUTH_ACTIONS).select_related("content_type")[:10]
+        from incidents.filtersets import QUEUES
+
         return render(request, "desk/home.html", {
+            "incident_queues": QUEUES.items(),
             "my_teams": my_teams,
             "recent": recent,
             "service_desk": selectors.service_desk_team(),

@@ -285,3 +285,11 @@ def test_oversized_api_body_is_a_json_400(api, admin_user):
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
     assert not Team.objects.exclude(name__in=[]).filter(name__startswith="xxx").exists()
+
+
+def test_desk_home_leads_to_every_incident_queue_and_the_metrics(client, agent):
+    client.force_login(agent)
+    html = client.get("/desk/").content.decode()
+    for queue in ("mine", "my_groups", "unassigned", "open", "major", "recently_resolved"):
+        assert f'href="/desk/incidents/?queue={queue}"' in html
+    assert 'href="/desk/incidents/metrics/"' in html
