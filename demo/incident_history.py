@@ -100,8 +100,8 @@ def _mapped(moment: datetime.datetime,
 
 def _assignee(incident: Incident, desk: Team, agent: User) -> tuple[Team, User]:
     group = incident.assignment_group or desk
-    person = services.suggest_assignee(group) or agent
-    if not group.members.filter(pk=person.pk).exists():
+    person = services.suggest_assignee(group)
+    if person is None:  # nobody active in the group: the desk's agent takes it
         return desk, agent
     return group, person
 

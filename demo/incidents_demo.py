@@ -58,11 +58,6 @@ RESOLUTION = {"resolution_code": "solved_permanently",
               "resolution_notes": "Fixed and confirmed with the caller."}
 
 
-def _caller(username: str) -> User:
-    return User.objects.filter(username=username).first() or User.objects.get(
-        username="requester")
-
-
 def load_incidents() -> None:
     if Incident.objects.exists():  # seeded once; the desk's own work is never touched
         return
@@ -80,13 +75,20 @@ def load_incidents() -> None:
             "assignment_group": Team.objects.get(name=team), "priority_bump": bump})
     agent = User.objects.get(username="agent")
     desk = Team.objects.get(name="Service Desk")
+    # Read once: the callers (the demo requester stands in for anyone missing) and the
+    # services the incidents are about (the first CI of each name).
+    people = {user.username: user for user in User.objects.filter(
+        username__in={"requester", *(row[1] for row in INCIDENTS)})}
+    services_named: dict[str, ConfigurationItem] = {}
+    for ci in ConfigurationItem.objects.filter(
+            name__in={row[4] for row in INCIDENTS if row[4]}).order_by("pk"):
+        services_named.setdefault(ci.name, ci)
     for title, caller, category, sub, service, impact, urgency, state in INCIDENTS:
         incident = services.incident_create(
-            actor=agent, title=title, requester=_caller(caller), channel="phone",
-            category=categories[category], subcategory=categories[sub],
-            service=ConfigurationItem.objects.filter(name=service).first() if service
-            else None, impact=impact, urgency=urgency,
-            description=f"{title}. Reported by phone to the service desk.")
+            actor=agent, title=title, requester=people.get(caller) or people["requester"],
+            channel="phone", category=categories[category], subcategory=categories[sub],
+            service=services_named.get(service) if service else None, impact=impact,
+            urgency=urgency, description=f"{title}. Reported by phone to the service desk.")
         if state == "new":
             continue
         if state == "cancelled":
@@ -94,8 +96,8 @@ def load_incidents() -> None:
                                          note="Duplicate of an open incident.")
             continue
         group = incident.assignment_group or desk
-        person = services.suggest_assignee(group) or agent
-        if not group.members.filter(pk=person.pk).exists():
+        person = services.suggest_assignee(group)
+        if person is None:  # nobody active in the group: the desk's agent takes it
             group, person = desk, agent
         incident = services.incident_assign(actor=agent, incident=incident, group=group,
                                             assignee=person)

@@ -1,7 +1,8 @@
 """The one demo loader: a realistic organisation using every feature that exists.
 
-Each practice adds a ``load_<practice>`` step to ``STEPS``. Every step is idempotent
-(it looks up what it would create), so ``load_demo`` can run on every start.
+Each practice adds a ``load_<practice>`` step to ``STEPS``, and what it shows to
+``tests/demo/test_demo.py`` (which loads the demo once for all of them). Every step is
+idempotent (it looks up what it would create), so ``load_demo`` can run on every start.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from accounts import services as accounts
-from accounts.models import Team
+from accounts.models import Team, TeamMembership
 from audit.context import acting_as_system
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
@@ -99,40 +100,63 @@ def _demo_password_hash() -> str:
     return make_password(DEMO_PASSWORD)
 
 
-def _person(username: str, first: str, last: str, roles: tuple[str, ...], **profile) -> User:
-    existing = User.objects.filter(username=username).first()
-    if existing is not None:
-        return existing
-    user = accounts.user_create(
-        actor=None, username=username, email=f"{username}@{DOMAIN}", first_name=first,
-        last_name=last, roles=roles, **profile,
-    )
-    # Seed data: the creation above is validated and audited; the known demo password is
-    # then stored as its precomputed hash.
-    User.objects.filter(pk=user.pk).update(password=_demo_password_hash())
-    return user
+def _employee_username(index: int) -> str:
+    return f"{FIRST[index % len(FIRST)]}.{LAST[(index * 7) % len(LAST)]}".lower().replace(
+        "'", "")
+
+
+class _People:
+    """The demo's people who exist already, read once; ``person`` adds whoever is missing."""
+
+    def __init__(self) -> None:
+        usernames = {"cio", *(login.username for login in LOGINS),
+                     *(_employee_username(index) for index in range(EMPLOYEES))}
+        self.by_username = {user.username: user
+                            for user in User.objects.filter(username__in=usernames)}
+        self.created: list[int] = []
+
+    def person(self, username: str, first: str, last: str, roles: tuple[str, ...],
+               **profile) -> User:
+        existing = self.by_username.get(username)
+        if existing is not None:
+            return existing
+        user = accounts.user_create(
+            actor=None, username=username, email=f"{username}@{DOMAIN}", first_name=first,
+            last_name=last, roles=roles, **profile,
+        )
+        self.by_username[username] = user
+        self.created.append(user.pk)
+        return user
+
+    def set_demo_password(self) -> None:
+        # Seed data: each creation is validated and audited; the known demo password is
+        # then stored as its precomputed hash, for everyone created, in one statement.
+        User.objects.filter(pk__in=self.created).update(password=_demo_password_hash())
 
 
 def load_people() -> None:
-    teams = {}
+    teams = {team.name: team
+             for team in Team.objects.filter(name__in=[name for name, *_ in TEAMS])}
     for name, description, phone in TEAMS:
-        team = Team.objects.filter(name=name).first() or accounts.team_create(
-            actor=None, name=name, description=description, phone=phone,
-            email=f"{name.lower().replace(' & ', '-').replace(' ', '-')}@{DOMAIN}",
-            is_service_desk=name == "Service Desk",
-        )
-        teams[name] = team
-    cio = _person("cio", "Catherine", "Ashford", ("requester",), job_title="Chief Information "
-                  "Officer", department="IT", location="London HQ", time_zone="Europe/London",
-                  vip=True)
+        if name not in teams:
+            teams[name] = accounts.team_create(
+                actor=None, name=name, description=description, phone=phone,
+                email=f"{name.lower().replace(' & ', '-').replace(' ', '-')}@{DOMAIN}",
+                is_service_desk=name == "Service Desk",
+            )
+    people = _People()
+    members = set(TeamMembership.objects.values_list("team_id", "user_id"))
+    cio = people.person("cio", "Catherine", "Ashford", ("requester",),
+                        job_title="Chief Information Officer", department="IT",
+                        location="London HQ", time_zone="Europe/London", vip=True)
     for login in LOGINS:
         location, zone = ("London HQ", "Europe/London")
-        user = _person(login.username, login.first_name, login.last_name, login.roles,
-                       job_title=login.job_title,
-                       department="IT" if login.team else "Finance",
-                       location=location, time_zone=zone, phone="+44 20 7946 0" + str(
-                           200 + LOGINS.index(login)), manager=cio)
-        if login.team and not teams[login.team].memberships.filter(user=user).exists():
+        user = people.person(login.username, login.first_name, login.last_name, login.roles,
+                             job_title=login.job_title,
+                             department="IT" if login.team else "Finance",
+                             location=location, time_zone=zone, phone="+44 20 7946 0" + str(
+                                 200 + LOGINS.index(login)), manager=cio)
+        if login.team and (teams[login.team].pk, user.pk) not in members:
             accounts.team_add_member(actor=None, team=teams[login.team], user=user)
     # Team managers
     for team_name, manager in (("Service Desk", "incident.manager"),
@@ -140,8 +164,7 @@ def load_people() -> None:
                                ("End-User Computing", "asset.manager")):
         team = teams[team_name]
         if team.manager_id is None:
-            accounts.team_update(actor=None, team=team,
-                                 manager=User.objects.get(username=manager))
+            accounts.team_update(actor=None, team=team, manager=people.by_username[manager])
     # The rest of the organisation: requesters spread over departments and sites.
     rng = random.Random(2026)
     managers: dict[str, User] = {}
@@ -149,8 +172,8 @@ def load_people() -> None:
         first, last = FIRST[index % len(FIRST)], LAST[(index * 7) % len(LAST)]
         department = DEPARTMENTS[index % len(DEPARTMENTS)]
         location, zone = LOCATIONS[rng.randrange(len(LOCATIONS))]
-        username = f"{first}.{last}".lower().replace("'", "")
-        user = _person(
+        username = _employee_username(index)
+        user = people.person(
             username, first, last, ("requester",),
             job_title="Head of " + department if department not in managers else rng.choice(
                 ("Analyst", "Coordinator", "Specialist", "Associate", "Officer")),
@@ -159,6 +182,7 @@ def load_people() -> None:
             manager=managers.get(department, cio),
         )
         managers.setdefault(department, user)
+    people.set_demo_password()
 
 
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (

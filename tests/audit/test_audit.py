@@ -1,5 +1,4 @@
 import pytest
-from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from accounts import services
@@ -65,12 +64,6 @@ def test_task_from_beat_acts_as_the_system(admin_user):
     entry = AuditEntry.objects.filter(object_id=str(token.pk), message="Expired").get()
     assert entry.actor is None
     assert entry.actor_label == "system (purge_expired_credentials)"
-
-
-def test_management_command_acts_as_the_system(db):
-    call_command("load_demo", "--quiet")
-    entry = AuditEntry.objects.filter(object_repr="Service Desk", action="create").get()
-    assert entry.actor is None and entry.actor_label == "system (demo loader)"
 
 
 def test_no_context_means_the_process(db):

@@ -11,7 +11,6 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from incidents import major, major_selectors, services
 from incidents.models import (
-    Incident,
     IncidentState,
     PostIncidentReview,
     ReviewAction,
@@ -784,41 +783,3 @@ def test_other_incidents_stay_invisible_through_the_new_endpoints(api, requester
     assert api.post(api_url(outage.number, "link-parent"), {"parent": None},
                     format="json").status_code == 404
     assert not Activity.objects.filter(author=stranger).exists()
-
-
-# --- Demo -----------------------------------------------------------------------------
-
-def test_the_demo_holds_an_ongoing_and_a_reviewed_major_incident(client, db):
-    from django.core.management import call_command
-
-    from demo.major_demo import EMAIL_TITLE, PAYROLL_TITLE
-
-    call_command("load_demo", "--quiet")
-    ongoing = Incident.objects.get(title=EMAIL_TITLE)
-    assert ongoing.is_major and ongoing.state in ("new", "assigned", "in_progress")
-    assert ongoing.major_manager.username == "incident.manager"
-    updates = list(ongoing.stakeholder_updates.order_by("created_at"))
-    assert len(updates) == 3 and updates[0].created_at < updates[-1].created_at
-    callers = {child.requester.username for child in ongoing.children.all()}
-    assert len(callers) == 4 and "requester" not in callers
-    assert Watcher.objects.filter(object_id=ongoing.pk).count() == 3
-    done = Incident.objects.get(title=PAYROLL_TITLE)
-    assert done.state == "closed" and set(done.children.values_list("state", flat=True)) == {
-        "resolved"}
-    assert done.review.status == "completed" and done.review.actions.count() == 3
-    timeline = major_selectors.review_timeline(done)
-    assert len(timeline) > 20 and timeline[0].at < timeline[-1].at
-    # The banner greets the demo requester, who can follow it.
-    client.force_login(get_user(username="requester"))
-    html = client.get("/portal/").content.decode()
-    assert EMAIL_TITLE in html and "Get updates" in html
-    # Loading again changes nothing.
-    count = Incident.objects.count()
-    call_command("load_demo", "--quiet")
-    assert Incident.objects.count() == count
-
-
-def get_user(**lookup):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(**lookup)

@@ -7,7 +7,6 @@ Everything here holds on SQLite and on PostgreSQL: CI runs the suite on both."""
 import datetime
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -505,13 +504,3 @@ def test_the_api_creates_a_child_and_refuses_a_bad_parent(api, agent, log):
                        format="json")
     assert refused.status_code == 400 and "parent" in refused.json()["fields"]
     assert Incident.objects.count() == before
-
-
-# --- Demo -----------------------------------------------------------------------------
-
-def test_the_demo_has_duplicates_to_find(db):
-    call_command("load_demo", "--quiet")
-    original = Incident.objects.get(title="Outlook keeps asking for my password")
-    found = similar_open_incidents(title=original.title, service=original.service,
-                                   exclude=original)
-    assert titles(found)[0] == "Outlook asks for my password again and again"

@@ -1,0 +1,235 @@
+"""What the demo organisation (``manage.py load_demo``) shows, practice by practice.
+
+Loading the demo takes seconds (several on PostgreSQL), so it is loaded once for this
+module: ``loaded_demo`` runs the command inside an outer transaction that is rolled back
+when the module is done, and each test's own transaction (the ``db`` fixture) is a
+savepoint inside it, so a test may write without the next one seeing it. The load runs
+its commit hooks (inbox rows, emails) as a real load does.
+"""
+
+import datetime
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.management import call_command
+from django.db import transaction
+from django.test import TestCase
+from django.utils import timezone
+
+from accounts.models import Team
+from audit.context import acting_as_system
+from audit.models import AuditEntry
+from cmdb import expiry, selectors
+from cmdb.models import ConfigurationItem, Installation, Relationship, SoftwareLicence
+from demo.cmdb_estate import WORKSTATIONS
+from demo.desk_demo import load_saved_views
+from demo.escalation_demo import LEVEL_1_TITLE, LEVEL_2_TITLE
+from demo.incident_history import HISTORY_MARK
+from demo.major_demo import EMAIL_TITLE, PAYROLL_TITLE
+from desk.models import SavedView
+from incidents import major_selectors, metrics
+from incidents.escalation import escalation_history
+from incidents.metrics import incident_metrics
+from incidents.models import Incident, IncidentState
+from incidents.similar import similar_open_incidents
+from notifications.models import Notification
+from tickets.models import Watcher
+
+User = get_user_model()
+UTC = datetime.UTC
+MINUTES = datetime.timedelta(minutes=1)
+HOURS = datetime.timedelta(hours=1)
+
+pytestmark = [pytest.mark.usefixtures("loaded_demo"), pytest.mark.django_db]
+
+
+def load_demo_command() -> None:
+    call_command("load_demo", "--quiet", stdout=io.StringIO())
+
+
+def counts() -> dict[str, int]:
+    """What a second load must leave as it is."""
+    return {
+        "users": User.objects.count(),
+        "teams": Team.objects.count(),
+        "cis": ConfigurationItem.objects.count(),
+        "relationships": Relationship.objects.count(),
+        "licences": SoftwareLicence.objects.count(),
+        "installations": Installation.objects.count(),
+        "incidents": Incident.objects.count(),
+        "history": Incident.objects.filter(description__endswith=HISTORY_MARK).count(),
+        "saved_views": SavedView.objects.count(),
+        "notifications": Notification.objects.count(),
+        "audit": AuditEntry.objects.count(),
+    }
+
+
+@pytest.fixture(scope="module")
+def loaded_demo(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        before = counts()
+        with transaction.atomic():
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                load_demo_command()
+            yield
+            transaction.set_rollback(True)
+        # The demo must not reach the tests that run after this module.
+        assert counts() == before
+
+
+# --- Loading again ---------------------------------------------------------------------
+
+def test_loading_the_demo_again_changes_nothing(django_capture_on_commit_callbacks):
+    # Given the demo loaded once
+    first = counts()
+    assert first["cis"] > WORKSTATIONS and first["relationships"] > 80
+    assert first["history"] > 0
+    # When it is loaded again, its commit hooks included
+    with django_capture_on_commit_callbacks(execute=True):
+        load_demo_command()
+    # Then nothing was added (not an incident, a notification, nor an audit entry)
+    assert counts() == first
+    assert Incident.objects.filter(title=LEVEL_1_TITLE).count() == 1
+
+
+# --- People and audit ------------------------------------------------------------------
+
+def test_the_management_command_acts_as_the_system():
+    entry = AuditEntry.objects.filter(object_repr="Service Desk", action="create").get()
+    assert entry.actor is None and entry.actor_label == "system (demo loader)"
+
+
+# --- CMDB ------------------------------------------------------------------------------
+
+def test_a_core_switch_failing_reaches_the_business_services():
+    core = ConfigurationItem.objects.get(name="core-sw-ldn-01")
+    impact = selectors.ci_impact(core, direction="up", depth=5)
+    reached = {ci.name for ci, _distance in impact.nodes if ci.ci_class.key == "business_service"}
+    assert "Online Ordering" in reached and "Payroll" in reached
+    assert not impact.truncated
+    # and the other way round: what Online Ordering needs reaches the network
+    service = ConfigurationItem.objects.get(name="Online Ordering",
+                                            ci_class__key="business_service")
+    needs = {ci.name for ci, _distance in selectors.ci_impact(service, direction="down",
+                                                               depth=5).nodes}
+    assert {"orders-db", "pg-ldn-01", "core-sw-ldn-01", "shop.aldermoor.example"} <= needs
+
+
+def test_the_estate_is_realistic(django_capture_on_commit_callbacks):
+    items = ConfigurationItem.objects
+    # Every business service, wired to what it runs on
+    services = set(items.filter(ci_class__key="business_service").values_list("name", flat=True))
+    assert {"Online Ordering", "Payroll", "Email & Collaboration", "Clinical Records",
+            "Warehouse Management"} <= services
+    # ~200 workstations with serials, most of them assigned to people
+    workstations = items.filter(ci_class__key="workstation")
+    assert workstations.count() == WORKSTATIONS
+    assert not workstations.filter(serial_number="").exists()
+    assert workstations.filter(assigned_to__isnull=False).count() > 100
+    assert items.filter(ci_class__key="mobile_device").exists()
+    assert items.filter(ci_class__key="ot_device").count() >= 2
+    # Warranties spread over two years, a few within a month
+    today = timezone.localdate()
+    soon = workstations.filter(warranty_end__lte=today + datetime.timedelta(days=30))
+    assert 2 <= soon.count() <= 6
+    assert workstations.filter(warranty_end__gt=today + datetime.timedelta(days=365)).exists()
+    # One product is over-deployed
+    over = [row["product"].name for row in selectors.licence_compliance()
+            if row["over_deployed"]]
+    assert over == ["Adobe Acrobat Pro"]
+    # A certificate ends in five days, so the expiry sweep has something to say
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = expiry.expiry_warnings_send(today=today)
+    assert sent["certificate"] == 1 and sent["warranty"] == soon.count()
+    assert any("shop.aldermoor.example" in m.subject for m in mail.outbox)
+
+
+# --- Incidents -------------------------------------------------------------------------
+
+def test_the_demo_holds_incidents_in_every_state():
+    states = set(Incident.objects.values_list("state", flat=True))
+    assert states == {s.value for s in IncidentState}
+    held = Incident.objects.filter(state="on_hold").first()
+    assert held.hold_reason == "awaiting_caller" and held.first_response_at is not None
+
+
+def test_the_demo_has_duplicates_to_find():
+    original = Incident.objects.get(title="Outlook keeps asking for my password")
+    found = similar_open_incidents(title=original.title, service=original.service,
+                                   exclude=original)
+    assert found[0].incident.title == "Outlook asks for my password again and again"
+
+
+def test_the_demo_gives_believable_metrics():
+    quarter = metrics.default_period(90)
+    overall = metrics.incident_metrics_overall(period=quarter, tz=UTC)
+    assert overall.resolved >= 30
+    assert 2 * MINUTES < overall.mtta < 8 * HOURS
+    assert HOURS < overall.mttr < 7 * 24 * HOURS
+    by_priority = incident_metrics(period=quarter, by="priority", tz=UTC)
+    assert by_priority[0].mttr < by_priority[-1].mttr  # P1 is fixed sooner than P4
+    assert len(incident_metrics(period=quarter, by="team", tz=UTC)) >= 3
+    # The current incidents were given ages too: nothing is acknowledged in milliseconds.
+    week = metrics.incident_metrics_overall(period=metrics.default_period(7), tz=UTC)
+    assert week.opened >= 5 and week.mtta > 5 * MINUTES
+    new = Incident.objects.filter(state="new").order_by("created_at").first()
+    opened = new.activities.order_by("created_at").first()
+    assert new.created_at < datetime.datetime.now(UTC) - 10 * MINUTES
+    assert abs(opened.created_at - new.created_at) < datetime.timedelta(seconds=1)
+
+
+# --- Major incidents -------------------------------------------------------------------
+
+def test_the_demo_holds_an_ongoing_and_a_reviewed_major_incident(client):
+    ongoing = Incident.objects.get(title=EMAIL_TITLE)
+    assert ongoing.is_major and ongoing.state in ("new", "assigned", "in_progress")
+    assert ongoing.major_manager.username == "incident.manager"
+    updates = list(ongoing.stakeholder_updates.order_by("created_at"))
+    assert len(updates) == 3 and updates[0].created_at < updates[-1].created_at
+    callers = {child.requester.username for child in ongoing.children.all()}
+    assert len(callers) == 4 and "requester" not in callers
+    assert Watcher.objects.filter(object_id=ongoing.pk).count() == 3
+    done = Incident.objects.get(title=PAYROLL_TITLE)
+    assert done.state == "closed" and set(done.children.values_list("state", flat=True)) == {
+        "resolved"}
+    assert done.review.status == "completed" and done.review.actions.count() == 3
+    timeline = major_selectors.review_timeline(done)
+    assert len(timeline) > 20 and timeline[0].at < timeline[-1].at
+    # The banner greets the demo requester, who can follow it.
+    client.force_login(User.objects.get(username="requester"))
+    html = client.get("/portal/").content.decode()
+    assert EMAIL_TITLE in html and "Get updates" in html
+
+
+# --- Escalations and inboxes -----------------------------------------------------------
+
+def test_demo_escalations_and_inboxes():
+    level_1 = Incident.objects.get(title=LEVEL_1_TITLE)
+    level_2 = Incident.objects.get(title=LEVEL_2_TITLE)
+    assert (level_1.escalation_level, level_2.escalation_level) == (1, 2)
+    assert escalation_history(level_1)[0].told == ["Grace Okafor"]
+    assert [step.source for step in escalation_history(level_2)] == ["manual", "sla"]
+    unread = Notification.objects.filter(read_at__isnull=True)
+    agent, requester = (User.objects.get(username=name) for name in ("agent", "requester"))
+    agent_kinds = set(unread.filter(recipient=agent).values_list("kind", flat=True))
+    assert {"incident.routed", "incident.assigned"} <= agent_kinds
+    requester_kinds = set(unread.filter(recipient=requester).values_list("kind", flat=True))
+    assert {"incident.commented", "incident.resolved"} <= requester_kinds
+    assert unread.filter(recipient__username="incident.manager",
+                         kind="incident.escalated").count() == 2
+
+
+# --- Desk: saved views -----------------------------------------------------------------
+
+def test_demo_has_shared_views_of_both_lists_once():
+    with acting_as_system("demo loader"):
+        load_saved_views()  # again: nothing new
+    views = set(SavedView.objects.values_list("list_key", "name", "shared"))
+    assert views == {("incidents.incident", "Critical (P1)", True),
+                     ("incidents.incident", "On hold", True),
+                     ("incidents.incident", "Network backlog", False),
+                     ("cmdb.ci", "Production servers", True)}
+    network = SavedView.objects.get(name="Network backlog")
+    assert network.query.startswith("assignment_group=") and network.owner.username == "agent"
