@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import PersonChoiceField
 from accounts.models import Team, TeamMembership
-from itsm.widgets import QuickSelect
+from itsm.widgets import LazyChoices, QuickSelect
 
 from .bulk import bulk_targets
 from .forms import TransitionForm, person_label
@@ -87,13 +87,16 @@ class BulkForm(forms.Form):
         group = None
         if self.is_bound and str(self.data.get("group", "")).isdigit():
             group = Team.objects.filter(pk=self.data["group"]).first()
-        self.fields["assignee"].widget.choices = assignee_choices(group)
+        # Read when shown (not after a successful action), and as given: Django would
+        # normalise the few hundred options again on every assignment.
+        self.fields["assignee"].widget.choices = LazyChoices(lambda: assignee_choices(group))
         field = self.fields["group"]
-        if teams is None:
-            teams = list(field.queryset.values_list("pk", "name"))
-        # A list: the field's own choices would read the teams again, through a
-        # server-side cursor on PostgreSQL (three round trips).
-        field.widget.choices = [("", field.empty_label), *teams]
+        known = teams
+        # Not the field's own choices: they read the teams again, through a server-side
+        # cursor on PostgreSQL (three round trips).
+        field.widget.choices = LazyChoices(lambda: [
+            ("", field.empty_label),
+            *(known if known is not None else field.queryset.values_list("pk", "name"))])
         field.widget.attrs.update({
             "hx-get": reverse("incidents:group_members"),
             "hx-target": f"#{self.auto_id % 'assignee'}", "hx-swap": "innerHTML"})
