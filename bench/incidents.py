@@ -805,6 +805,8 @@ def main() -> None:
     # The project's default (the web process pools its connections), the same without the
     # pool for comparison, and more processes than cores.
     configurations = [(args.workers, True), (args.workers, False), (CREATE_CLIENTS, True)]
+    if os.environ.get("BENCH_ONLY_DEFAULT"):
+        configurations = configurations[:1]
     if args.only_create:
         for workers, db_pool in configurations:
             creates = measure_creates(reference, workers, db_pool)

@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Team
+from accounts.models import Team, TeamMembership
 from itsm.filters import AnyYesNoWidget
 from tickets.models import Priority
 
@@ -70,7 +70,12 @@ class IncidentFilterSet(django_filters.FilterSet):
         if value == "mine":
             return queryset.filter(open_, assignee=user)
         if value == "my_groups":
-            return queryset.filter(open_, assignment_group__memberships__user=user)
+            # A semi-join (IN), not a join through the teams: PostgreSQL then walks the
+            # queue's index in order and stops after a page, where the join made it read
+            # and sort every later row of every group (12 ms 90% into the queue at a
+            # million incidents, 0.3 ms now; bench/incidents.py).
+            groups = TeamMembership.objects.filter(user=user).values("team_id")
+            return queryset.filter(open_, assignment_group__in=groups)
         if value == "unassigned":
             return queryset.filter(open_, assignee__isnull=True)
         if value == "open":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +14,7 @@ from accounts.forms import PersonChoiceField
 from accounts.models import Team
 from cmdb.pickers import CI, SERVICE, CIPickerField
 from desk.pickers import PersonPickerField
+from itsm.widgets import LazyChoices, QuickSelect
 from tickets.models import Priority
 
 from .models import (
@@ -145,11 +147,13 @@ class TransitionForm(forms.Form):
 
     to_state = forms.ChoiceField(choices=IncidentState.choices, widget=forms.HiddenInput)
     resolution_code = forms.ChoiceField(label=_("Resolution code"), required=False,
-                                        choices=[("", "—"), *ResolutionCode.choices])
+                                        choices=[("", "—"), *ResolutionCode.choices],
+                                        widget=QuickSelect)
     resolution_notes = forms.CharField(label=_("Resolution notes"), required=False,
                                        widget=forms.Textarea(attrs={"rows": 3}))
     hold_reason = forms.ChoiceField(label=_("On hold because"), required=False,
-                                    choices=[("", "—"), *HoldReason.choices])
+                                    choices=[("", "—"), *HoldReason.choices],
+                                    widget=QuickSelect)
     note = forms.CharField(label=_("Note"), required=False,
                            widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -174,11 +178,29 @@ class RespondForm(forms.Form):
                            required=False)
 
 
-class AssignForm(forms.Form):
-    """Group and, optionally, a person in it (the drop-down lists the group's members)."""
+def person_label(username: str, name: str) -> str:
+    """A person as the desk's person drop-downs show them (``PersonChoiceField``): the
+    name with the username, or the username alone."""
+    return f"{name} ({username})" if name and name != username else username
 
-    group = forms.ModelChoiceField(label=_("Assignment group"), queryset=Team.objects.all())
-    assignee = PersonChoiceField(label=_("Assignee"), required=False)
+
+def person_choices(people: QuerySet) -> list[tuple[int, str]]:
+    """``PersonChoiceField``'s options for these people, read as values: no user or
+    profile objects for a drop-down of a few dozen people."""
+    rows = people.order_by("first_name", "last_name", "username").values_list(
+        "pk", "username", "first_name", "last_name", "profile__display_name")
+    # The profile's name: its display name, else the full name (get_full_name()).
+    return [(pk, person_label(username, display or f"{first} {last}".strip()))
+            for pk, username, first, last, display in rows]
+
+
+class AssignForm(forms.Form):
+    """Group and, optionally, a person in it (the drop-down lists the group's members).
+    The drop-downs read their options when shown, as values, in one query each."""
+
+    group = forms.ModelChoiceField(label=_("Assignment group"), queryset=Team.objects.all(),
+                                   widget=QuickSelect)
+    assignee = PersonChoiceField(label=_("Assignee"), required=False, widget=QuickSelect)
 
     def __init__(self, *args: Any, group: Team | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -188,10 +210,21 @@ class AssignForm(forms.Form):
         else:
             field.queryset = field.queryset.none()
             field.help_text = _("Choose a group first.")
+        people, teams = field.queryset, self.fields["group"]
+        field.widget.choices = LazyChoices(
+            lambda: [*_blank(field), *person_choices(people)])
+        teams.widget.choices = LazyChoices(
+            lambda: [*_blank(teams), *teams.queryset.values_list("pk", "name")])
+
+
+def _blank(field: forms.ModelChoiceField) -> list[tuple[str, Any]]:
+    """The empty option, where the field's own choices would have one."""
+    return [] if field.empty_label is None else [("", field.empty_label)]
 
 
 class PriorityOverrideForm(forms.Form):
-    priority = forms.TypedChoiceField(label=_("Priority"), choices=Priority.choices, coerce=int)
+    priority = forms.TypedChoiceField(label=_("Priority"), choices=Priority.choices, coerce=int,
+                                      widget=QuickSelect)
     priority_override_reason = forms.CharField(label=_("Reason"), max_length=300)
 
 

@@ -50,7 +50,10 @@ def panel_context(request: HttpRequest, incident: Incident,
     given = given or {}
     can_manage = user.has_perm(major.MANAGE)
     is_open = incident.state in OPEN_STATES
-    children = [] if incident.parent_id else list(
+    # The detail page's incident query (selectors.incident_with_related) tells whether
+    # there are children and a review: no queries for what is not there.
+    has_children = getattr(incident, "has_children", True)
+    children = [] if incident.parent_id or not has_children else list(
         incident.children.select_related("requester__profile").order_by("pk"))
     context: dict[str, Any] = {
         "incident": incident,
@@ -67,12 +70,19 @@ def panel_context(request: HttpRequest, incident: Incident,
             "can_post_update": can_manage and incident.state in major.UPDATABLE_STATES,
             "update_form": given.get("update_form") or StakeholderUpdateForm(),
             "subscribed": major_selectors.is_subscribed(incident, user),
-            "has_review": PostIncidentReview.objects.filter(incident=incident).exists(),
+            "has_review": _has_review(incident),
             "stand_down_form": given.get("stand_down_form") or StandDownForm(),
         })
     elif can_manage and is_open and not incident.parent_id:
         context["declare_form"] = given.get("declare_form") or DeclareMajorForm()
     return context
+
+
+def _has_review(incident: Incident) -> bool:
+    known = getattr(incident, "has_review", None)
+    if known is not None:
+        return known
+    return PostIncidentReview.objects.filter(incident=incident).exists()
 
 
 def _render_incident(request: HttpRequest, incident: Incident, **forms_: Any) -> HttpResponse:

@@ -16,12 +16,11 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Q, QuerySet
-from django.forms.utils import flatatt
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -32,6 +31,7 @@ from desk.saved_view_views import saved_views_context
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
 from itsm.keyset import RowsAfter
+from itsm.widgets import QuickSelect
 from tickets.models import Priority
 from tickets.services import ticket_activity_for
 
@@ -68,23 +68,6 @@ SAVED_VIEW_LIST = "incidents.incident"  # the queue's key among the desk's saved
 
 
 # --- Queues ---------------------------------------------------------------------------
-
-class QuickSelect(forms.Select):
-    """A drop-down rendered in Python. The template-based rendering includes a template
-    per option, which was a third of the queue page's time (bench/incidents.py)."""
-
-    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
-               renderer: Any = None) -> SafeString:
-        selected = {str(v) for v in self.format_value(value)}
-        final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
-        if self.allow_multiple_selected:
-            final["multiple"] = True
-        options = format_html_join(
-            "", '<option value="{}"{}>{}</option>',
-            ((option_value, " selected" if str(option_value) in selected else "", label)
-             for option_value, label in self.choices))
-        return format_html("<select{}>{}</select>", flatatt(final), options)
-
 
 class FilterSelect(QuickSelect, forms.SelectMultiple):
     """A one-value drop-down for a filter that accepts several; empty means no filter."""
@@ -129,14 +112,15 @@ def _list_params(request: HttpRequest, data: QueryDict | None = None
     return params, after
 
 
-def _compact(filterset: IncidentFilterSet) -> None:
+def _compact(filterset: IncidentFilterSet, teams: list[tuple[int, str, bool]]) -> None:
     form = filterset.form
     for name in SINGLE_CHOICE_FILTERS:
         field = form.fields[name]
         field.widget = FilterSelect(choices=[("", _("Any")), *field.choices])
     group = form.fields["assignment_group"]
     group.empty_label = _("Any")
-    group.widget = QuickSelect(choices=group.choices)
+    group.widget = QuickSelect(choices=[("", group.empty_label),
+                                        *((pk, name) for pk, name, _active in teams)])
     form.fields["q"].help_text = ""
     form.fields["q"].widget.input_type = "search"
     form.fields["q"].widget.attrs["placeholder"] = _("Number, title or description")
@@ -153,14 +137,32 @@ def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | Non
         items = items.filter(RowsAfter(QUEUE_ORDER, _decode_cursor(after)))
     window = list(items[:PAGE_SIZE + 1])
     page = window[:PAGE_SIZE]
-    # Labels looked up once per page: get_FOO_display() rebuilds and hashes the lazily
-    # translated choices on every call (a tenth of the page's time).
+    return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
+
+
+def _describe_rows(page: list[Incident], team_names: dict[int, str]) -> None:
+    """What each row shows, worked out once per page rather than by template lookups
+    and tags per row (the rows were most of the page's time): labels, names, links."""
+    # get_FOO_display() rebuilds and hashes the lazily translated choices on every call.
     priorities = {value: str(label) for value, label in Priority.choices}
     states = {value: str(label) for value, label in IncidentState.choices}
+    people = selectors.person_names(
+        pk for incident in page for pk in (incident.requester_id, incident.assignee_id))
+    # One reverse() for the page: the number is the only part of the link that changes.
+    before, after = reverse("incidents:detail", kwargs={"key": "~"}).rsplit("~", 1)
+    select = _("Select %(number)s")
+    zone = timezone.get_current_timezone()  # as the template's date filter converts
     for incident in page:
         incident.priority_label = priorities.get(incident.priority, incident.priority)
         incident.state_label = states.get(incident.state, incident.state)
-    return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
+        incident.caller_name = people.get(incident.requester_id, "")
+        incident.assignee_name = people.get(incident.assignee_id, "")
+        incident.group_name = team_names.get(incident.assignment_group_id, "")
+        incident.detail_url = f"{before}{incident.number}{after}"
+        incident.select_label = select % {"number": incident.number}
+        updated = incident.updated_at.astimezone(zone)
+        incident.updated_iso = updated.isoformat()  # the date filter's "c"
+        incident.updated_shown = date_format(updated, "SHORT_DATETIME_FORMAT")
 
 
 def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
@@ -169,8 +171,10 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
     """The queue page (or, for htmx, its body) for the filters in ``data`` (default: the
     request's). The bulk-action view shows it again with its refused form."""
     params, after = _list_params(request, data)
+    # One read of the teams, for the filter bar, the bulk form and the rows' groups.
+    teams = list(Team.objects.values_list("pk", "name", "is_active"))
     filterset = IncidentFilterSet(params, queryset=selectors.incident_list(), request=request)
-    _compact(filterset)
+    _compact(filterset, teams)
     if filterset.is_valid():
         try:
             items, next_cursor = _page(filterset.qs, after)
@@ -178,6 +182,7 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
             items, next_cursor, status = [], None, 400
     else:
         items, next_cursor, status = [], None, 400
+    _describe_rows(items, {pk: name for pk, name, _active in teams})
     queue = params["queue"]
     query = params.urlencode()
     kept = QueryDict(mutable=True)
@@ -194,7 +199,9 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
         "is_first": not after,
         "query": query,
         **saved_views_context(request, SAVED_VIEW_LIST, query),
-        "bulk_form": bulk_form or BulkForm(initial={"return_query": query}),
+        "bulk_form": bulk_form or BulkForm(
+            initial={"return_query": query},
+            teams=[(pk, name) for pk, name, active in teams if active]),
         "bulk_selected": bulk_form.selected() if bulk_form is not None else set(),
         "bulk_limit": BULK_LIMIT,
     }
@@ -280,7 +287,7 @@ class IncidentSimilarToView(DeskAccessMixin, View):
                 title=incident.title, description=incident.description,
                 service=incident.service_id, ci=incident.ci_id, exclude=incident,
                 opened_at=incident.created_at)
-        has_children = is_open and incident.parent_id is None and incident.children.exists()
+        has_children = is_open and incident.parent_id is None and incident.has_children
         template = "incidents/_similar_to.html" if request.htmx else "incidents/similar_to.html"
         return render(request, template, {
             "incident": incident, "suggestions": suggestions, "is_open": is_open,
@@ -298,7 +305,7 @@ def _incident_or_404(key: str) -> Incident:
     incident = selectors.incident_with_related().filter(lookup).first()
     if incident is None:
         raise Http404(_("No such incident."))
-    return incident
+    return selectors.incident_related_load(incident)
 
 
 def _shown(name: str, value: Any) -> str:

@@ -1,6 +1,8 @@
 """The desk pages of incident management: queues, the form to log an incident, the
 detail page (lifecycle buttons, values a move needs, assignment, composer) and access."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -69,6 +71,83 @@ def test_queues_return_the_right_incidents(agent_client, agent, requester, desk_
     assert queue("recently_resolved") == {resolved.number}
 
 
+def row_of(response, incident):
+    """The queue row (its HTML, without the spaces between tags) of ``incident``."""
+    page = response.content.decode()
+    start = page.index(f'value="{incident.pk}" form="bulk-form"')
+    return re.sub(r">\s+<", "><", page[page.rindex("<tr>", 0, start):page.index("</tr>", start)])
+
+
+def test_a_queue_row_shows_names_badges_the_link_and_local_time(agent_client, agent,
+                                                                 desk_team, network):
+    from zoneinfo import ZoneInfo
+
+    agent.profile.time_zone = "Asia/Tokyo"
+    agent.profile.save()
+    named = UserFactory(first_name="Ada", last_name="Lovelace")
+    named.profile.display_name = "Countess"
+    named.profile.save()
+    plain = UserFactory(username="plain", first_name="Grace", last_name="Hopper")
+    bare = UserFactory(username="bare", first_name="No", last_name="Profile")
+    bare.profile.delete()
+    MembershipFactory(team=network, user=plain)
+    assigned = log(agent, "Assigned", requester=named, impact=1, urgency=1)
+    services.incident_assign(actor=agent, incident=assigned, group=network, assignee=plain)
+    waiting = log(agent, "Waiting", requester=bare)
+    response = agent_client.get(LIST, {"queue": "open"})
+
+    row = row_of(response, assigned)
+    assigned.refresh_from_db()
+    local = assigned.updated_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f'<a href="{detail(assigned)}">{assigned.number}</a>' in row
+    assert f'aria-label="Select {assigned.number}"' in row
+    assert '<span class="badge badge-red" title="P1 – Critical">P1</span>' in row
+    assert '<span class="badge badge-blue">Assigned</span>' in row
+    # The caller by display name, the group, the assignee by full name (no display name).
+    assert "<td>Countess</td><td>Network</td><td>Grace Hopper</td>" in row
+    assert (f'<time datetime="{local.isoformat()}">{local.day} {local:%b %Y %H:%M}</time>'
+            in row)
+    # A caller without a profile shows as the username; nobody assigned: a dash.
+    row = row_of(response, waiting)
+    assert "<td>bare</td><td>Service Desk</td><td>—</td>" in row
+
+
+def test_the_bulk_assignee_options_are_the_team_members_as_the_person_field_names_them(
+        agent_client, agent, desk_team, network):
+    from accounts.forms import PersonChoiceField
+    from incidents.bulk_forms import assignee_choices
+
+    display = UserFactory(first_name="Ada", last_name="Lovelace")
+    display.profile.display_name = "Countess"
+    display.profile.save()
+    nameless = UserFactory(username="zed", first_name="", last_name="")
+    bare = UserFactory(username="bare", first_name="No", last_name="Profile")
+    bare.profile.delete()
+    gone = UserFactory(username="gone")
+    gone.is_active = False
+    gone.save()
+    for person in (display, nameless, bare, gone, agent):
+        MembershipFactory(team=network, user=person)
+    MembershipFactory(team=desk_team, user=agent)
+    label = PersonChoiceField().label_from_instance
+    people = {p.pk: p for p in (display, nameless, bare, agent)}
+    for person in people.values():
+        person.refresh_from_db()  # without the deleted profile cached
+
+    def expected(team):
+        members = sorted((m for m in team.memberships.all() if m.user.is_active),
+                         key=lambda m: (m.user.first_name, m.user.last_name, m.user.username))
+        return [(m.user_id, label(people[m.user_id])) for m in members]
+
+    assert assignee_choices() == [("", "—"), ("Network", expected(network)),
+                                  ("Service Desk", expected(desk_team))]
+    assert assignee_choices(network) == [("", "—"), *expected(network)]
+    page = agent_client.get(LIST, {"queue": "open"}).content.decode()
+    assert f'<option value="{display.pk}">Countess ({display.username})</option>' in page
+    assert f'<option value="{bare.pk}">No Profile (bare)</option>' in page
+    assert f'<option value="{gone.pk}"' not in page
+
+
 def test_the_default_queue_depends_on_team_membership(agent_client, agent, requester,
                                                       desk_team, network):
     log(agent, "Open", requester=requester)
@@ -115,17 +194,18 @@ def test_the_list_query_count_is_pinned(agent_client, agent, requester, desk_tea
     for number in range(3):
         log(agent, f"Incident {number}", requester=requester, assignment_group=network)
     services.incident_assign(actor=agent, incident=Incident.objects.first(), group=network,
-                             assignee=agent)  # so the assignees' query runs from the start
+                             assignee=agent)  # so the page names an assignee from the start
     agent_client.get(LIST)  # warm the session and permission caches
     # See tests/incidents/test_query_counts.py for what the queries are.
-    with django_assert_num_queries(13) as captured:
+    with django_assert_num_queries(10) as captured:
         agent_client.get(LIST)
     assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
     for number in range(10):
         incident = log(agent, f"More {number}", requester=UserFactory(),
                        assignment_group=network)
         services.incident_assign(actor=agent, incident=incident, group=network, assignee=agent)
-    with django_assert_num_queries(13):
+    agent_client.get(LIST)  # new people: the permission cache starts again
+    with django_assert_num_queries(10):
         agent_client.get(LIST)
 
 
@@ -294,14 +374,14 @@ def test_the_detail_query_count_is_pinned(agent_client, agent, requester, desk_t
     incident = log(agent, "Slow laptop", requester=requester)
     services.incident_respond(actor=agent, incident=incident, body="Hello")
     agent_client.get(detail(incident))  # warm the caches
-    # 11: the page's 9, the related-incidents panel (children) and the header bell
-    with django_assert_num_queries(9):
+    # 8: the page's 7 and the header bell (no children: no query for them)
+    with django_assert_num_queries(8):
         agent_client.get(detail(incident))
     for number in range(5):
         services.incident_respond(actor=agent, incident=incident, body=f"Note {number}",
                                   internal=True)
     services.incident_transition(actor=agent, incident=incident, to_state="in_progress")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         agent_client.get(detail(incident))
 
 
@@ -330,6 +410,26 @@ def test_changing_the_group_refills_the_assignee_choices(agent_client, agent, re
                                 headers={"HX-Request": "true"})
     assert list(response.context["assign_form"].fields["assignee"].queryset) == [member]
     assert b"<html" not in response.content
+
+
+def test_the_assignment_form_reads_its_options_only_when_shown(
+        agent, requester, desk_team, network, django_assert_num_queries):
+    from accounts.forms import PersonChoiceField
+    from incidents.views import _assign_form
+
+    member = UserFactory(first_name="Grace", last_name="Hopper")
+    outsider = UserFactory()
+    MembershipFactory(team=network, user=member)
+    incident = log(agent, "Slow laptop", requester=requester)
+    with django_assert_num_queries(0):  # a closed incident's page never shows it
+        form = _assign_form(incident, group=network, initial={"group": network.pk})
+    with django_assert_num_queries(2):  # the teams, the group's members
+        html = str(form["group"]) + str(form["assignee"])
+        html += str(form["group"]) + str(form["assignee"])  # read once
+    assert f'<option value="{network.pk}" selected>Network</option>' in html
+    label = PersonChoiceField().label_from_instance(member)
+    assert f'<option value="{member.pk}">{label}</option>' in html
+    assert f'value="{outsider.pk}"' not in html
 
 
 # --- Access ---------------------------------------------------------------------------
