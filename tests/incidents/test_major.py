@@ -432,6 +432,17 @@ def test_the_panel_offers_eligible_managers_and_declares(manager_client, outage,
     assert "Stakeholder updates" in html and "Stand down" in html
 
 
+def test_the_panel_copes_with_a_manager_who_left(manager_client, outage, manager,
+                                                 other_manager):
+    declare(outage, other_manager, actor=manager)
+    other_manager.delete()  # the manager's account is removed: the field is emptied
+    outage.refresh_from_db()
+    assert outage.is_major and outage.major_manager is None
+    page = manager_client.get(detail(outage))
+    assert page.status_code == 200
+    assert "Stakeholder updates" in page.content.decode()
+
+
 def test_declare_errors_are_at_the_field(manager_client, outage, agent):
     response = manager_client.post(detail(outage, "major/declare/"),
                                    {"manager": agent.pk, "reason": ""})
