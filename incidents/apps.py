@@ -29,11 +29,12 @@ class IncidentsConfig(AppConfig):
         from accounts.models import Team
         from itsm.config_cache import config_changed
 
-        from .models import PriorityMatrixEntry, RoutingRule
-        from .services import MATRIX_CONFIG, ROUTING_CONFIG
+        from .models import Category, PriorityMatrixEntry, RoutingRule
+        from .services import CATEGORY_CONFIG, MATRIX_CONFIG, ROUTING_CONFIG
 
         watched = ((PriorityMatrixEntry, MATRIX_CONFIG), (RoutingRule, ROUTING_CONFIG),
-                   (Team, ROUTING_CONFIG))  # the rules hold their groups
+                   (Team, ROUTING_CONFIG),  # the rules hold their groups
+                   (Category, CATEGORY_CONFIG))
         for model, name in watched:
             receiver = config_changed(name)
             for signal in (post_save, post_delete):

@@ -25,6 +25,7 @@ from tickets import services as tickets
 
 from .models import (
     OPEN_STATES,
+    Category,
     Incident,
     IncidentSettings,
     IncidentState,
@@ -34,6 +35,7 @@ from .models import (
 
 # Kept in memory per process (itsm/config_cache.py); IncidentsConfig.ready connects the
 # signals that mark them changed.
+CATEGORY_CONFIG = "incidents.categories"
 MATRIX_CONFIG = "incidents.priority_matrix"
 ROUTING_CONFIG = "incidents.routing_rules"
 # ITIL's default, used when the matrix table lacks a cell.
@@ -63,6 +65,14 @@ def priority_matrix() -> dict[tuple[int, int], int]:
     return cached_config(MATRIX_CONFIG, lambda: {
         (entry.impact, entry.urgency): entry.priority
         for entry in PriorityMatrixEntry.objects.all()})
+
+
+def active_categories() -> dict[int, Category]:
+    """The active categories and subcategories by id (with their parents), from memory.
+    Shared between requests: read them, never change them."""
+    return cached_config(CATEGORY_CONFIG, lambda: {
+        category.pk: category
+        for category in Category.objects.filter(is_active=True).select_related("parent")})
 
 
 # --- Routing --------------------------------------------------------------------------

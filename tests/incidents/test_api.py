@@ -142,3 +142,38 @@ def test_override_priority_action(api, incident, db):
     ok = api.post(url(incident, "override-priority"), {"priority": 1, "reason": "CEO"},
                   format="json").json()
     assert ok["priority"] == 1 and ok["priority_override_reason"] == "CEO"
+
+
+def test_categories_are_checked_from_the_live_tree(api, agent, desk_team):
+    from incidents.models import Category
+
+    hardware = Category.objects.create(name="Hardware")
+    laptop = Category.objects.create(name="Laptop", parent=hardware)
+    old = Category.objects.create(name="Fax", is_active=False)
+    api.force_authenticate(agent)
+
+    def create(**fields):
+        return api.post("/api/v1/incidents/", {"title": "Broken", **fields}, format="json")
+
+    made = create(category=hardware.pk, subcategory=laptop.pk)
+    assert made.status_code == 201
+    assert (made.json()["category"], made.json()["subcategory"]) == (hardware.pk, laptop.pk)
+    for value, message in ((999999, 'Invalid pk "999999" - object does not exist.'),
+                           (old.pk, f'Invalid pk "{old.pk}" - object does not exist.'),
+                           ("abc", "Incorrect type. Expected pk value, received str."),
+                           (True, "Incorrect type. Expected pk value, received bool.")):
+        response = create(category=value)
+        assert response.status_code == 400
+        assert response.json()["fields"]["category"] == [message]
+    # A subcategory of another category: the service's rule, with the field named.
+    other = Category.objects.create(name="Network")
+    response = create(category=other.pk, subcategory=laptop.pk)
+    assert response.status_code == 400 and "subcategory" in response.json()["fields"]
+    # Renamed or retired by an administrator: seen at the next request.
+    hardware.is_active = False
+    hardware.save()
+    assert create(category=hardware.pk).status_code == 400
+    old.is_active = True
+    old.save()
+    assert create(category=old.pk).status_code == 201
+    assert Incident.objects.filter(title="Broken").count() == 2
