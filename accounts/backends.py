@@ -5,7 +5,7 @@ Django's ``ModelBackend`` reads a user's permissions with two queries on the fir
 the shared cache under a generation number: any change to who is in which group, or to
 what a group or a user may do, bumps the generation and every cached answer is dropped at
 once. ``is_active`` is still read from the user on each check; ``is_superuser`` is part of
-the key.
+the key. The session's user is loaded with their profile, which every page reads.
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ def permissions_changed(**_kwargs: Any) -> None:
 
 
 class CachedPermissionBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> Any:
+        """The signed-in user with their profile (every page reads it: time zone, name)."""
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        try:
+            user = model._default_manager.select_related("profile").get(pk=user_id)
+        except model.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
