@@ -150,6 +150,10 @@ elif env.bool("DB_POOL", default=os.environ.get("ITSM_WEB_PROCESS") == "1"):
         "max_size": env.int("DB_POOL_MAX", default=8),
         "timeout": env.int("DB_POOL_TIMEOUT", default=10),
     }
+elif os.environ.get("ITSM_WEB_PROCESS") == "1":
+    # No pool in the web process: a connection kept per request thread would outlive its
+    # thread and pile up until PostgreSQL refuses more (docs/benchmarks.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
