@@ -921,9 +921,12 @@ def main() -> None:
                         f"{creates['failure_count']} | "
                         f"{' + '.join(map(str, creates['split'])) or '–'} | {checked} | "
                         f"{verdict(creates['per_second'] >= TARGET_CREATES_PER_S)} |")
-            if creates["failures"]:
-                rows.append("Failures (first five): " + "; ".join(creates["failures"]))
         rows.append("")
+        for creates in create_runs:
+            if creates["failures"]:
+                rows += [f"Failures with {creates['workers']} workers"
+                         f"{'' if creates['db_pool'] else ', no pool'} (first five): "
+                         + "; ".join(creates["failures"]), ""]
     text = "\n".join(rows) + "\n"
     for label, plan in deep_plans:
         text += (f"\n<details><summary>EXPLAIN ANALYZE: {label}</summary>\n\n```\n{plan}\n```"
