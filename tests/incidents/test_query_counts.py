@@ -14,15 +14,16 @@ from tests.factories import MembershipFactory, TeamFactory, UserFactory
 # --- The pinned counts ----------------------------------------------------------------------
 # Permissions come from the cache once the user has asked before (accounts/backends.py;
 # tests/accounts/test_permission_cache.py counts the first ask).
-# Desk queue (explicit ?queue=): session, user with profile (time zone), the teams (for the
-# filter bar, the bulk form and the rows' group names), the page of incidents, the names of
-# its callers and assignees, the saved views, the bulk form's members, the header bell.
-QUEUE_LIST_QUERIES = 8
-# Desk detail: session, user with profile (time zone), the incident with its people and group
-# (and whether it has children or a review), its category and subcategory, its service and
-# CI (2), its timeline, the names in its field changes (people, groups: 2), the assignment
-# form's groups and members (2). No children: no query for them.
-DETAIL_QUERIES = 11
+# The session comes from the cache too (SESSION_ENGINE cached_db).
+# Desk queue (explicit ?queue=): user with profile (time zone), the teams (for the filter
+# bar, the bulk form and the rows' group names), the page of incidents, the names of its
+# callers and assignees, the saved views, the bulk form's members, the header bell.
+QUEUE_LIST_QUERIES = 7
+# Desk detail: user with profile, the incident with its people and group (and whether it
+# has children or a review), its category and subcategory, its service and CI (2), its
+# timeline, the names in its field changes (people, groups: 2), the assignment form's
+# groups and members (2). No children: no query for them.
+DETAIL_QUERIES = 10
 # API list: token, the page of incidents with callers (one query).
 API_LIST_QUERIES = 2
 # API detail: token, the incident with its caller.
