@@ -106,10 +106,11 @@ def test_the_requester_reads_and_clears_their_inbox_in_the_portal(new_page, scre
     screenshot(requester, "notifications-inbox-portal")
 
     # Opening a resolution notice leads to the portal page that asks "is it fixed?"
+    inbox = requester.url
     resolved.get_by_role("button").click()
-    assert re.search(r"/portal/incidents/\d+/$", requester.url)
-    requester.go_back()
-    requester.reload()
+    requester.wait_for_url(re.compile(r"/portal/incidents/\d+/$"))
+    requester.wait_for_load_state()
+    requester.goto(inbox)  # back to the inbox (not history: the POST's page is gone)
     requester.get_by_role("button", name="Mark all read").click()
     expect(requester.locator(".message-success")).to_contain_text("marked read")
     expect(requester.locator(".inbox-unread")).to_have_count(0)
