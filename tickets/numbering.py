@@ -67,11 +67,12 @@ def ticket_number_next(prefix: str) -> str:
 def ticket_number_last(prefix: str) -> int:
     """The highest number handed out for ``prefix`` so far (0 if none)."""
     if _pg():
+        name = f"ticket_number_{prefix.lower()}"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s)", [f"ticket_number_{prefix.lower()}"])
+            cursor.execute("SELECT to_regclass(%s)", [name])
             if cursor.fetchone()[0] is not None:
-                cursor.execute(f'SELECT last_value, is_called FROM '
-                               f'"ticket_number_{prefix.lower()}"')
+                cursor.execute("SELECT last_value, is_called FROM "
+                               f"{connection.ops.quote_name(name)}")
                 last_value, is_called = cursor.fetchone()
                 return last_value if is_called else last_value - 1
     row = TicketNumberSequence.objects.filter(prefix=prefix).first()
