@@ -19,14 +19,18 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.models import Group, Permission
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from .backends import permissions_changed
+        from itsm.config_cache import config_changed
+
+        from .backends import PERMISSIONS_CONFIG
+
+        permissions_changed = config_changed(PERMISSIONS_CONFIG)
 
         user = get_user_model()
         for through in (user.groups.through, user.user_permissions.through,
                         Group.permissions.through):
-            m2m_changed.connect(permissions_changed, sender=through,
+            m2m_changed.connect(permissions_changed, sender=through, weak=False,
                                 dispatch_uid=f"accounts.perms.{through.__name__}")
         for model in (Group, Permission):
             for signal in (post_save, post_delete):
-                signal.connect(permissions_changed, sender=model,
+                signal.connect(permissions_changed, sender=model, weak=False,
                                dispatch_uid=f"accounts.perms.{model.__name__}.{signal}")

@@ -2,10 +2,11 @@
 
 Django's ``ModelBackend`` reads a user's permissions with two queries on the first
 ``has_perm`` of every request. Every API call and desk page asks, so the answer is kept in
-the shared cache under a generation number: any change to who is in which group, or to
-what a group or a user may do, bumps the generation and every cached answer is dropped at
-once. ``is_active`` is still read from the user on each check; ``is_superuser`` is part of
-the key. The session's user is loaded with their profile, which every page reads.
+the shared cache under a version token (``itsm.config_cache``): any change to who is in
+which group, or to what a group or a user may do, replaces the token and every cached
+answer is dropped at once. ``is_active`` is still read from the user on each check;
+``is_superuser`` is part of the key. The session's user is loaded with their profile,
+which every page reads.
 """
 
 from __future__ import annotations
@@ -14,31 +15,11 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
-from django.db import transaction
 
-GENERATION_KEY = "auth:perm-generation"
+from itsm.config_cache import config_version
+
+PERMISSIONS_CONFIG = "auth.permissions"  # its version token (itsm/config_cache.py)
 TIMEOUT = 600
-
-
-def _generation() -> int:
-    value = cache.get(GENERATION_KEY)
-    if value is None:
-        cache.add(GENERATION_KEY, 1, None)
-        value = cache.get(GENERATION_KEY, 1)
-    return value
-
-
-def permissions_changed(**_kwargs: Any) -> None:
-    """Drop every cached answer: now, and again after the commit, so a request that read
-    the old rows between the change and its commit cannot keep them."""
-    def bump() -> None:
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:  # not set (evicted or cleared): any new value will do
-            cache.set(GENERATION_KEY, 1, None)
-
-    bump()
-    transaction.on_commit(bump)
 
 
 class CachedPermissionBackend(ModelBackend):
@@ -57,7 +38,8 @@ class CachedPermissionBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            key = f"auth:perms:{_generation()}:{user_obj.pk}:{int(user_obj.is_superuser)}"
+            version = config_version(PERMISSIONS_CONFIG)
+            key = f"auth:perms:{version}:{user_obj.pk}:{int(user_obj.is_superuser)}"
             permissions = cache.get(key)
             if permissions is None:
                 permissions = super().get_all_permissions(user_obj)

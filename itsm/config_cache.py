@@ -5,7 +5,8 @@ Each name has a version token in the shared cache; a process reloads its copy wh
 token differs from the one it loaded under. Saving or deleting a row (signals, connected
 by the owning app) replaces the token at once and again after the commit, so no process
 keeps what it read between the change and its commit. The token is random rather than a
-counter so that a cleared cache can never bring back an old version. Cost per use: one
+counter so that a cleared cache, or an evicted token, can never bring back an old
+version. Cost per use: one
 cache read instead of the table's query and its model instances.
 """
 
@@ -26,6 +27,12 @@ _lock = threading.Lock()
 
 def _key(name: str) -> str:
     return f"config-version:{name}"
+
+
+def config_version(name: str) -> str:
+    """The current version token of ``name`` (for keys of values kept in the shared
+    cache, as the permissions are)."""
+    return _version(name)
 
 
 def _version(name: str) -> str:

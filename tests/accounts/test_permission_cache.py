@@ -58,3 +58,15 @@ def test_direct_permissions_superusers_and_inactive_users(db):
     User.objects.filter(pk=person.pk).update(is_active=True, is_superuser=True)
     person.user_permissions.clear()
     assert fresh(person).has_perm("incidents.override_priority")
+
+
+def test_an_evicted_version_never_brings_back_old_answers(db):
+    from django.core.cache import cache
+
+    from accounts.backends import PERMISSIONS_CONFIG
+
+    person = UserFactory(username="evicted", roles=["service_desk_agent"])
+    assert fresh(person).has_perm("accounts.access_desk")  # cached under the version
+    cache.delete(f"config-version:{PERMISSIONS_CONFIG}")  # only the token goes (LRU)
+    _set_roles(person, ["requester"])
+    assert not fresh(person).has_perm("accounts.access_desk")
