@@ -803,6 +803,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--skip-create", action="store_true",
                         help="leave out the creation throughput run")
+    parser.add_argument("--default-only", action="store_true",
+                        help="creation through the server with the project's defaults only "
+                             "(no runs without the pool or with more processes)")
     parser.add_argument("--only-create", action="store_true",
                         help="only the creation throughput run (implies --no-record)")
     args = parser.parse_args()
@@ -831,7 +834,7 @@ def main() -> None:
     # The project's default (the web process pools its connections), the same without the
     # pool for comparison, and more processes than cores.
     configurations = [(args.workers, True), (args.workers, False), (CREATE_CLIENTS, True)]
-    if os.environ.get("BENCH_ONLY_DEFAULT"):
+    if args.default_only:
         configurations = configurations[:1]
     if args.only_create:
         for workers, db_pool in configurations:
