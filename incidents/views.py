@@ -19,8 +19,6 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -57,6 +55,7 @@ from .models import (
     IncidentState,
     ResolutionCode,
 )
+from .queue_rows import queue_rows
 
 PAGE_SIZE = 50
 CHANGE_LABELS = {"state": dict(IncidentState.choices), "hold_reason": dict(HoldReason.choices),
@@ -140,31 +139,6 @@ def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | Non
     return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
 
 
-def _describe_rows(page: list[Incident], team_names: dict[int, str]) -> None:
-    """What each row shows, worked out once per page rather than by template lookups
-    and tags per row (the rows were most of the page's time): labels, names, links."""
-    # get_FOO_display() rebuilds and hashes the lazily translated choices on every call.
-    priorities = {value: str(label) for value, label in Priority.choices}
-    states = {value: str(label) for value, label in IncidentState.choices}
-    people = selectors.person_names(
-        pk for incident in page for pk in (incident.requester_id, incident.assignee_id))
-    # One reverse() for the page: the number is the only part of the link that changes.
-    before, after = reverse("incidents:detail", kwargs={"key": "~"}).rsplit("~", 1)
-    select = _("Select %(number)s")
-    zone = timezone.get_current_timezone()  # as the template's date filter converts
-    for incident in page:
-        incident.priority_label = priorities.get(incident.priority, incident.priority)
-        incident.state_label = states.get(incident.state, incident.state)
-        incident.caller_name = people.get(incident.requester_id, "")
-        incident.assignee_name = people.get(incident.assignee_id, "")
-        incident.group_name = team_names.get(incident.assignment_group_id, "")
-        incident.detail_url = f"{before}{incident.number}{after}"
-        incident.select_label = select % {"number": incident.number}
-        updated = incident.updated_at.astimezone(zone)
-        incident.updated_iso = updated.isoformat()  # the date filter's "c"
-        incident.updated_shown = date_format(updated, "SHORT_DATETIME_FORMAT")
-
-
 def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
                  bulk_form: BulkForm | None = None, status: int = 200,
                  partial: bool | None = None) -> HttpResponse:
@@ -182,7 +156,6 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
             items, next_cursor, status = [], None, 400
     else:
         items, next_cursor, status = [], None, 400
-    _describe_rows(items, {pk: name for pk, name, _active in teams})
     queue = params["queue"]
     query = params.urlencode()
     kept = QueryDict(mutable=True)
@@ -195,6 +168,8 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
         "queues": [(key, label, key == queue) for key, label in QUEUES.items()],
         "filters_query": kept.urlencode(),
         "items": items,
+        "rows": queue_rows(items, {pk: name for pk, name, _active in teams},
+                           bulk_form.selected() if bulk_form is not None else ()),
         "next_cursor": next_cursor,
         "is_first": not after,
         "query": query,
@@ -202,7 +177,6 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
         "bulk_form": bulk_form or BulkForm(
             initial={"return_query": query},
             teams=[(pk, name) for pk, name, active in teams if active]),
-        "bulk_selected": bulk_form.selected() if bulk_form is not None else set(),
         "bulk_limit": BULK_LIMIT,
     }
     partial = bool(request.htmx) if partial is None else partial

@@ -106,6 +106,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "itsm.urls"
 WSGI_APPLICATION = "itsm.wsgi.application"
 ASGI_APPLICATION = "itsm.asgi.application"
+FORM_RENDERER = "itsm.form_renderer.FormRenderer"
 
 TEMPLATES = [
     {
