@@ -12,6 +12,7 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")
         self._watch_permissions()
+        self._watch_roster()
 
     @staticmethod
     def _watch_permissions() -> None:
@@ -34,3 +35,19 @@ class AccountsConfig(AppConfig):
             for signal in (post_save, post_delete):
                 signal.connect(permissions_changed, sender=model, weak=False,
                                dispatch_uid=f"accounts.perms.{model.__name__}.{signal}")
+
+    @staticmethod
+    def _watch_roster() -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+
+        from itsm.config_cache import config_changed
+
+        from .models import Team, TeamMembership, UserProfile
+        from .selectors import ROSTER_CONFIG
+
+        roster_changed = config_changed(ROSTER_CONFIG)
+        for model in (Team, TeamMembership, UserProfile, get_user_model()):
+            for signal in (post_save, post_delete):
+                signal.connect(roster_changed, sender=model, weak=False,
+                               dispatch_uid=f"accounts.roster.{model.__name__}.{signal}")

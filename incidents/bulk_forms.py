@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import PersonChoiceField
-from accounts.models import Team, TeamMembership
+from accounts.models import Team
+from accounts.selectors import team_roster
 from itsm.widgets import LazyChoices, QuickSelect
 
 from .bulk import bulk_targets
@@ -25,23 +26,13 @@ ACTIONS = ((ASSIGN, _("Assign")), (TRANSITION, _("Change state")),
 def assignee_choices(group: Team | None = None) -> list[tuple[Any, Any]]:
     """The assignee drop-down: the group's members, or with no group chosen everyone in
     a team, grouped by team (without JavaScript; with it, choosing the group reloads the
-    list). The service checks the person is in the group either way.
-
-    Read as values, not people: every queue page shows this list, and building a few
-    hundred memberships, people and profiles was a fifth of the page's time."""
-    memberships = (TeamMembership.objects.filter(team__is_active=True, user__is_active=True)
-                   .order_by("team__name", "user__first_name", "user__last_name",
-                             "user__username"))
-    if group is not None:
-        memberships = memberships.filter(team=group)
-    rows = memberships.values_list("team__name", "user_id", "user__username",
-                                   "user__first_name", "user__last_name",
-                                   "user__profile__display_name")
+    list). The service checks the person is in the group either way. From the roster
+    kept in memory (``accounts.selectors.team_roster``): every queue page shows it."""
     groups: dict[str, list[tuple[int, str]]] = {}
-    for team, user_id, username, first, last, display in rows:
-        # The profile's name: its display name, else the full name (get_full_name()).
-        name = display or f"{first} {last}".strip()
-        groups.setdefault(team, []).append((user_id, person_label(username, name)))
+    for entry in team_roster():
+        if group is None or entry.team_id == group.pk:
+            groups.setdefault(entry.team_name, []).append(
+                (entry.user_id, person_label(entry.username, entry.name)))
     if group is not None:
         return [("", "—"), *(choice for members in groups.values() for choice in members)]
     return [("", "—"), *groups.items()]

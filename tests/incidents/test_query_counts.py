@@ -17,8 +17,9 @@ from tests.factories import MembershipFactory, TeamFactory, UserFactory
 # The session comes from the cache too (SESSION_ENGINE cached_db).
 # Desk queue (explicit ?queue=): user with profile (time zone), the teams (for the filter
 # bar, the bulk form and the rows' group names), the page of incidents, the names of its
-# callers and assignees, the saved views, the bulk form's members, the header bell.
-QUEUE_LIST_QUERIES = 7
+# callers and assignees, the saved views, the header bell. (The bulk form's members come
+# from the roster kept in memory: accounts.selectors.team_roster.)
+QUEUE_LIST_QUERIES = 6
 # Desk detail: user with profile, the incident with its people and group (and whether it
 # has children or a review), its category and subcategory, its service and CI (2), its
 # timeline, the names in its field changes (people, groups: 2), the assignment form's
