@@ -93,6 +93,7 @@ DETAIL_REPEAT = 10
 CREATE_CLIENTS = 8
 CREATE_SECONDS = 20
 CREATE_WARM_UP = 3
+REFERENCE_SECONDS = 10
 QUEUES = ("open", "my_groups", "unassigned", "recently_resolved")
 NEXT_LINK = re.compile(r'after=([A-Za-z0-9_-]+)" rel="next"')
 TARGET_PAGE_P95_MS = 25
@@ -616,7 +617,25 @@ def create_payloads(reference: dict[str, Any], count: int) -> list[bytes]:
     return payloads
 
 
-async def _client(port: int, token: str, payloads: list[bytes], offset: int,
+def create_request(token: str, payloads: list[bytes]) -> Callable[[int], bytes]:
+    def request(index: int) -> bytes:
+        body = payloads[index % len(payloads)]
+        return (b"POST /api/v1/incidents/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nAccept: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return request
+
+
+def get_request(path: str, token: str | None = None) -> Callable[[int], bytes]:
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    message = (head + "\r\n").encode()
+    return lambda _index: message
+
+
+async def _client(port: int, request: Callable[[int], bytes], expected: bytes, offset: int,
                   deadline: float, measure_from: float, latencies: list[float],
                   failures: list[str]) -> None:
     # Connect one after another, as clients do, not all in the same instant: a burst of
@@ -627,13 +646,8 @@ async def _client(port: int, token: str, payloads: list[bytes], offset: int,
     index = offset
     try:
         while time.perf_counter() < deadline:
-            body = payloads[index % len(payloads)]
+            writer.write(request(index))
             index += CREATE_CLIENTS
-            writer.write(
-                b"POST /api/v1/incidents/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Authorization: Bearer " + token.encode() + b"\r\n"
-                b"Content-Type: application/json\r\nAccept: application/json\r\n"
-                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
             started = time.perf_counter()
             status_line = await reader.readline()
             length = 0
@@ -647,29 +661,66 @@ async def _client(port: int, token: str, payloads: list[bytes], offset: int,
             content = await reader.readexactly(length)
             if started >= measure_from:
                 latencies.append((time.perf_counter() - started) * 1000)
-                if not status_line.startswith(b"HTTP/1.1 201"):
+                if not status_line.startswith(b"HTTP/1.1 " + expected):
                     failures.append(status_line.decode().strip() + " " + content[:200].decode(
                         errors="replace"))
     finally:
         writer.close()
 
 
-async def _load(port: int, token: str, payloads: list[bytes]) -> dict[str, Any]:
+async def _load(port: int, request: Callable[[int], bytes], expected: bytes,
+                seconds: float, server_pid: int) -> dict[str, Any]:
+    """``CREATE_CLIENTS`` clients sending ``request`` for ``seconds`` after the warm-up;
+    with the CPU time the server's processes and PostgreSQL's spent meanwhile."""
     latencies: list[float] = []
     failures: list[str] = []
     start = time.perf_counter()
     measure_from = start + CREATE_WARM_UP
-    deadline = measure_from + CREATE_SECONDS
+    deadline = measure_from + seconds
     split: list[int] = []
+    cpu: dict[str, float] = {}
 
-    async def look_at_the_split() -> None:
+    async def look_at_the_split_and_the_clock() -> None:
         await asyncio.sleep(CREATE_WARM_UP)
         split.extend(connections_per_worker(port))
+        server, postgres = cpu_seconds(server_pid)
+        await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+        server_after, postgres_after = cpu_seconds(server_pid)
+        cpu.update(server=server_after - server, postgres=postgres_after - postgres)
 
-    await asyncio.gather(look_at_the_split(), *(
-        _client(port, token, payloads, offset, deadline, measure_from, latencies, failures)
+    await asyncio.gather(look_at_the_split_and_the_clock(), *(
+        _client(port, request, expected, offset, deadline, measure_from, latencies, failures)
         for offset in range(CREATE_CLIENTS)))
-    return {"latencies": latencies, "failures": failures, "split": split}
+    done = max(len(latencies), 1)
+    return {"latencies": latencies, "failures": failures, "split": split,
+            "per_second": len(latencies) / seconds,
+            "server_cpu_ms": 1000 * cpu.get("server", 0) / done,
+            "postgres_cpu_ms": 1000 * cpu.get("postgres", 0) / done}
+
+
+def cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by the server process and its workers, and
+    by PostgreSQL's processes, read from /proc (0, 0 where there is no /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    postgres = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        if name.startswith("postgres"):
+            postgres += used[pid]
+    family = {server_pid}
+    for _ in range(3):  # the server, its workers, their children
+        family |= {pid for pid, parent in parents.items() if parent in family}
+    return sum(used.get(pid, 0.0) for pid in family), postgres
 
 
 def connections_per_worker(port: int) -> list[int]:
@@ -700,8 +751,10 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError("the server did not start")
 
 
-def measure_creates(reference: dict[str, Any], workers: int,
-                    db_pool: bool = False) -> dict[str, Any]:
+def measure_creates(reference: dict[str, Any], workers: int, db_pool: bool = False,
+                    references: bool = False) -> dict[str, Any]:
+    """Creates through uvicorn; with ``references``, first two cheaper requests under the
+    same load on the same server, to show what the framework costs per request here."""
     from django.db import connection
 
     from incidents.models import Incident
@@ -718,10 +771,23 @@ def measure_creates(reference: dict[str, Any], workers: int,
              "--port", str(port), "--workers", str(workers), "--no-access-log",
              "--log-level", "warning", "--lifespan", "off"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    reference_runs = []
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", server)
+        if references:
+            for label, request in (
+                ("GET /healthz (Django and its middleware, no database)",
+                 get_request("/healthz")),
+                ("GET /api/v1/incidents/{id}/ (token, one incident)",
+                 get_request(f"/api/v1/incidents/{before_id}/", reference["token"])),
+            ):
+                run = asyncio.run(_load(port, request, b"200", REFERENCE_SECONDS, server.pid))
+                run["label"] = label
+                run.pop("latencies")
+                reference_runs.append(run)
         payloads = create_payloads(reference, 5_000)
-        result = asyncio.run(_load(port, reference["token"], payloads))
+        result = asyncio.run(_load(port, create_request(reference["token"], payloads), b"201",
+                                   CREATE_SECONDS, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -741,11 +807,12 @@ def measure_creates(reference: dict[str, Any], workers: int,
     highest = created.order_by("-number").values_list("number", flat=True).first()
     return {
         "workers": workers, "db_pool": db_pool,
-        "measured": len(latencies), "per_second": len(latencies) / CREATE_SECONDS,
+        "measured": len(latencies), "per_second": result["per_second"],
         "median": statistics.median(latencies) if latencies else 0,
         "p95": percentile(latencies, 0.95) if latencies else 0,
+        "server_cpu_ms": result["server_cpu_ms"], "postgres_cpu_ms": result["postgres_cpu_ms"],
         "failures": result["failures"][:5], "failure_count": len(result["failures"]),
-        "split": result["split"],
+        "split": result["split"], "references": reference_runs,
         "created": total, "distinct_numbers": distinct_numbers,
         "without_audit": without_audit, "without_activity": without_activity,
         "sequence_consistent": highest == f"INC{sequence:07d}",
@@ -837,8 +904,8 @@ def main() -> None:
     if args.default_only:
         configurations = configurations[:1]
     if args.only_create:
-        for workers, db_pool in configurations:
-            creates = measure_creates(reference, workers, db_pool)
+        for number, (workers, db_pool) in enumerate(configurations):
+            creates = measure_creates(reference, workers, db_pool, references=number == 0)
             creates.pop("server_log")
             print(json.dumps(creates, indent=1), flush=True)
         return
@@ -864,12 +931,18 @@ def main() -> None:
     print(f"  create, one at a time in process: median {in_process['median']:.1f} ms, "
           f"{in_process['queries']} queries", flush=True)
     create_runs = [] if args.skip_create else [
-        measure_creates(reference, workers, db_pool) for workers, db_pool in configurations]
+        measure_creates(reference, workers, db_pool, references=number == 0)
+        for number, (workers, db_pool) in enumerate(configurations)]
     for creates in create_runs:
         print(f"  creates through uvicorn, {creates['workers']} workers"
               f"{'' if creates['db_pool'] else ', no pool'}: {creates['per_second']:.0f}/s, "
               f"failures {creates['failure_count']}, connections per process "
-              f"{creates['split']}", flush=True)
+              f"{creates['split']}, CPU per create {creates['server_cpu_ms']:.1f} ms server, "
+              f"{creates['postgres_cpu_ms']:.1f} ms PostgreSQL", flush=True)
+        for run in creates["references"]:
+            print(f"    {run['label']}: {run['per_second']:.0f}/s, CPU per request "
+                  f"{run['server_cpu_ms']:.1f} ms server, {run['postgres_cpu_ms']:.1f} ms "
+                  "PostgreSQL", flush=True)
 
     machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}"
     with connection.cursor() as cursor:
@@ -910,8 +983,9 @@ def main() -> None:
             f"{CREATE_CLIENTS} clients on keep-alive connections for {CREATE_SECONDS} s "
             f"after {CREATE_WARM_UP} s of warm-up. *no pool*: `DB_POOL=false` (by "
             "default the web process pools its PostgreSQL connections).", "",
-            "| server | creates/s | latency median | p95 | failures | connections per process "
-            "| checked afterwards | target |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| server | creates/s | latency median | p95 | CPU per create: server, PostgreSQL "
+            "| failures | connections per process | checked afterwards | target |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for creates in create_runs:
             server = (f"`uvicorn itsm.asgi:application --workers {creates['workers']}`"
                       + ("" if creates["db_pool"] else ", no pool"))
@@ -921,10 +995,25 @@ def main() -> None:
                        + ("consistent" if creates["sequence_consistent"] else "INCONSISTENT"))
             rows.append(f"| {server} | **{creates['per_second']:.0f}** | "
                         f"{creates['median']:.0f} ms | {creates['p95']:.0f} ms | "
+                        f"{creates['server_cpu_ms']:.1f} ms, {creates['postgres_cpu_ms']:.1f} ms | "
                         f"{creates['failure_count']} | "
                         f"{' + '.join(map(str, creates['split'])) or '–'} | {checked} | "
                         f"{verdict(creates['per_second'] >= TARGET_CREATES_PER_S)} |")
         rows.append("")
+        for creates in create_runs:
+            if creates["references"]:
+                rows += [
+                    f"For scale, cheaper requests on the same server (`--workers "
+                    f"{creates['workers']}`), same clients, {REFERENCE_SECONDS} s each, "
+                    "before the creates; CPU per request from /proc:", "",
+                    "| request | per second | CPU per request: server, PostgreSQL |",
+                    "| --- | --- | --- |"]
+                rows += [f"| {run['label']} | {run['per_second']:.0f} | "
+                         f"{run['server_cpu_ms']:.1f} ms, {run['postgres_cpu_ms']:.1f} ms |"
+                         for run in creates["references"]]
+                rows += [f"| POST /api/v1/incidents/ (create) | {creates['per_second']:.0f} | "
+                         f"{creates['server_cpu_ms']:.1f} ms, "
+                         f"{creates['postgres_cpu_ms']:.1f} ms |", ""]
         for creates in create_runs:
             if creates["failures"]:
                 rows += [f"Failures with {creates['workers']} workers"
