@@ -231,6 +231,8 @@ def incident_override_priority(*, actor: Any, incident: Incident, priority: int,
     audit_record(action=AuditAction.UPDATE, target=incident,
                  changes={"priority": [before, priority]},
                  message=_("Priority set by hand: %(reason)s") % {"reason": reason.strip()})
+    if before != priority:  # SLA timers follow the priority
+        tickets.ticket_event("updated", incident, {"changes": {"priority": [before, priority]}})
     return incident
 
 
@@ -406,4 +408,5 @@ def incident_update(*, actor: Any, incident: Incident, **changes: Any) -> Incide
                      changes={"priority": [before, priority]},
                      message=_("Priority from the matrix (impact %(i)d, urgency %(u)d)")
                      % {"i": impact, "u": urgency})
+        tickets.ticket_event("updated", incident, {"changes": {"priority": [before, priority]}})
     return incident

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "cmdb",
     "incidents",
     "notifications",
+    "sla",
     "desk",
     "portal",
     "demo",
@@ -379,6 +380,10 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-auto-close": {
         "task": "incidents.tasks.auto_close_resolved",
         "schedule": 60 * 60,
+    },
+    "sla-tick": {
+        "task": "sla.tasks.tick",
+        "schedule": env.float("SLA_TICK_SECONDS", default=2.0),
     },
     "cmdb-resume-stale-imports": {
         "task": "cmdb.tasks.resume_stale_imports",

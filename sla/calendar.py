@@ -111,8 +111,8 @@ def working_periods(spec: CalendarSpec, start: dt.datetime,
                     end: dt.datetime | None = None) -> Iterator[tuple[dt.datetime,
                                                                       dt.datetime]]:
     """The working periods from ``start`` (clipped to it) up to ``end`` (clipped; without
-    an end, for ever), in order, adjacent ones merged. Raises ``NoWorkingTime`` when a
-    stretch of ``HORIZON`` without any working time is reached."""
+    an end, for ever), in order; adjacent ones are merged within a week. Raises
+    ``NoWorkingTime`` when a stretch of ``HORIZON`` without any working time is reached."""
     zone = _zone(spec.time_zone)
     start = _utc(start)
     end = _utc(end) if end is not None else None
@@ -142,6 +142,9 @@ def working_periods(spec: CalendarSpec, start: dt.datetime,
                     yield pending
                 pending = (begins, ends)
             day += dt.timedelta(days=1)
+        if pending is not None:  # a 24×7 calendar is one endless period: hand it out per span
+            yield pending
+            pending = None
         if high - last_work > HORIZON:
             if pending is not None:
                 yield pending
@@ -187,3 +190,35 @@ def next_working_instant(spec: CalendarSpec, instant: dt.datetime) -> dt.datetim
     for a, _b in working_periods(spec, instant):
         return a
     raise NoWorkingTime("no working time")
+
+
+Pause = tuple[dt.datetime, dt.datetime]
+
+
+def deadline(spec: CalendarSpec, start: dt.datetime, seconds: float,
+             pauses: list[Pause], paused_since: dt.datetime | None = None
+             ) -> dt.datetime | None:
+    """When ``seconds`` of working time outside ``pauses`` (disjoint, in order) have
+    passed since ``start``; None when an open pause (``paused_since``) begins before
+    that, as nobody can know yet."""
+    extra = 0.0
+    due = add_business_seconds(spec, start, seconds)
+    for begins, ends in pauses:
+        if begins >= due:
+            break
+        extra += business_seconds(spec, begins, ends)
+        due = add_business_seconds(spec, start, seconds + extra)
+    if paused_since is not None and paused_since < due:
+        return None
+    return due
+
+
+def elapsed(spec: CalendarSpec, start: dt.datetime, at: dt.datetime, pauses: list[Pause],
+            paused_since: dt.datetime | None = None) -> float:
+    """Working time between ``start`` and ``at`` outside the pauses, in seconds."""
+    total = business_seconds(spec, start, at)
+    for begins, ends in [*pauses, *([(paused_since, at)] if paused_since else [])]:
+        if begins >= at:
+            break
+        total -= business_seconds(spec, max(begins, start), min(ends, at))
+    return max(total, 0.0)

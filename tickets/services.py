@@ -36,13 +36,28 @@ TicketHook = Callable[[str, Ticket, dict[str, Any]], None]
 _hooks: list[TicketHook] = []
 
 
+# Observers (SLA timers) receive the same events inside the transaction, as they happen:
+# what they write commits or rolls back with the change that caused it.
+_observers: list[TicketHook] = []
+
+
 def register_ticket_hook(hook: TicketHook) -> None:
     if hook not in _hooks:
         _hooks.append(hook)
 
 
-def _emit(event: str, ticket: Ticket, details: dict[str, Any]) -> None:
+def register_ticket_observer(observer: TicketHook) -> None:
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def ticket_event(event: str, ticket: Ticket, details: dict[str, Any]) -> None:
+    """Tell observers now and hooks after the commit. The services here call it; a
+    practice's service that changes a ticket's fields without them (a priority set by
+    hand) calls it too."""
     details = {**details, "actor_id": current_actor().user_id}
+    for observer in list(_observers):
+        observer(event, ticket, details)
     for hook in list(_hooks):
         transaction.on_commit(lambda hook=hook: hook(event, ticket, details))
 
@@ -96,7 +111,7 @@ def ticket_create(*, model: type[T], actor: Any, audit_message: str = "",
                  changes=diff({}, snapshot(ticket, ("number", "state", *model.EDITABLE_FIELDS))),
                  message=audit_message)
     _activity(ticket, ActivityKind.SYSTEM, body=_("Opened"), public=True)
-    _emit("created", ticket, {})
+    ticket_event("created", ticket, {})
     return ticket
 
 
@@ -134,7 +149,7 @@ def ticket_update(*, ticket: T, actor: Any, **changes: Any) -> T:
         ticket.save()
         audit_record(action=AuditAction.UPDATE, target=ticket, changes=changed)
         _activity(ticket, ActivityKind.FIELD_CHANGE, changes=changed)
-        _emit("updated", ticket, {"changes": changed})
+        ticket_event("updated", ticket, {"changes": changed})
     return ticket
 
 
@@ -163,7 +178,7 @@ def ticket_transition(
     audit_record(action=AuditAction.TRANSITION, target=ticket, changes=changed,
                  message=transition.label)
     _activity(ticket, ActivityKind.FIELD_CHANGE, body=note, changes=changed, public=True)
-    _emit("transitioned", ticket, {"from": transition.source, "to": transition.target})
+    ticket_event("transitioned", ticket, {"from": transition.source, "to": transition.target})
     return ticket
 
 
@@ -182,7 +197,7 @@ def ticket_comment(*, ticket: Ticket, actor: Any, body: str, internal: bool = Fa
     entry = _activity(ticket, kind, body=body, public=not internal)
     audit_record(action=AuditAction.UPDATE, target=ticket,
                  changes={kind: [None, body[:500]]})
-    _emit("commented", ticket, {"activity_id": entry.pk, "internal": internal})
+    ticket_event("commented", ticket, {"activity_id": entry.pk, "internal": internal})
     return entry
 
 

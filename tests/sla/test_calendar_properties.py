@@ -6,6 +6,7 @@ The number of examples per test is HYPOTHESIS_EXAMPLES (default 1,000 each, so C
 few thousand in all)."""
 
 import datetime as dt
+import itertools
 import os
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,8 @@ from sla.calendar import (
     CalendarSpec,
     add_business_seconds,
     business_seconds,
+    deadline,
+    elapsed,
     is_working,
     next_working_instant,
     working_periods,
@@ -126,15 +129,17 @@ def test_a_deadline_with_pauses_counts_each_working_minute_once(spec, start, goa
             break
     if found is None:
         return
-    # As the engine does: only the pauses that began before the deadline count.
-    extra = 0.0
-    due = add_business_seconds(spec, start, goal * 60)
-    for a, b in merged:
-        if a >= due:
-            break
-        extra += business_seconds(spec, a, b)
-        due = add_business_seconds(spec, start, goal * 60 + extra)
-    assert due == found
+    pauses = [(a, b) for a, b in merged]
+    assert deadline(spec, start, goal * 60, pauses) == found
+    # Elapsed working time outside the pauses, just before and at the deadline.
+    assert elapsed(spec, start, found, pauses) == goal * 60
+    assert elapsed(spec, start, found - dt.timedelta(minutes=1), pauses) < goal * 60
+    # A pause still open before the deadline: unknown; after it: no effect.
+    assert deadline(spec, start, goal * 60, pauses, paused_since=found) == found
+    if start < found - dt.timedelta(minutes=1) and not any(
+            a <= found - dt.timedelta(minutes=1) < b for a, b in merged):
+        assert deadline(spec, start, goal * 60, pauses,
+                        paused_since=found - dt.timedelta(minutes=1)) is None
 
 
 @SETTINGS
@@ -142,8 +147,8 @@ def test_a_deadline_with_pauses_counts_each_working_minute_once(spec, start, goa
 def test_periods_are_ordered_disjoint_and_working(spec, start):
     end = start + dt.timedelta(days=3)
     periods = list(working_periods(spec, start, end))
-    for (a, b), (c, _d) in zip(periods, periods[1:], strict=False):
-        assert a < b < c  # merged: never adjacent
+    for (a, b), (c, _d) in itertools.pairwise(periods):
+        assert a < b <= c  # in order, never overlapping
     for a, b in periods:
         assert start <= a and b <= end
         assert working_minute(spec, a) and working_minute(spec, b - dt.timedelta(minutes=1))

@@ -1,0 +1,502 @@
+"""The SLA engine: timers follow their tickets, and the tick fires thresholds.
+
+``ticket_observer`` runs inside the transaction of every ticket change (registered with
+``tickets.services.register_ticket_observer``), so timers commit or roll back with the
+change that moved them, at the change's own instant. It reconciles the ticket's timers
+with what applies now:
+
+- for each kind of agreement (SLA, OLA, underpinning contract) the first active one whose
+  conditions match covers the ticket. When that changes (a new priority, service,
+  group…) the old timer is cancelled with the reason and the new target is measured from
+  the old timer's start with the same pauses: nothing lost, nothing counted twice;
+- a target's cancel, stop, pause and reset conditions are checked against the ticket's
+  state (``state`` or ``state:hold_reason``) and changed fields; a timer stopped by a
+  state resumes when the ticket is reopened, the time in between counted as paused;
+- first response stops at the first public reply, or the first assignment taken, by a
+  person of the assigned team (not by the system or automatic routing); next update
+  starts at a caller's public reply and stops at the desk's next public reply.
+
+``timers_tick`` claims timers whose ``next_check_at`` has passed (``SKIP LOCKED`` on
+PostgreSQL), fires the threshold reached (once: ``Firing`` is unique per timer and
+percent) and schedules the next check. Its cost follows the number of timers due. When
+several thresholds were reached since the last check (beat was down), only the highest
+acts; the others are recorded as skipped and never sent late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .calendar import NoWorkingTime, deadline, elapsed, is_working, next_working_instant
+from .definitions import BREACH, PlannedAgreement, PlannedTarget, agreements, calendar_spec
+from .definitions import planned_target as planned_target_of
+from .models import (
+    ACTIVE_TIMER_STATES,
+    AgreementKind,
+    Firing,
+    Metric,
+    Timer,
+    TimerEvent,
+    TimerState,
+)
+
+logger = logging.getLogger(__name__)
+
+TICK_BATCH = 500
+STOPPED_STATES = (TimerState.MET, TimerState.MISSED)
+
+
+def ticket_type_of(ticket: Any) -> str:
+    return ticket._meta.model_name
+
+
+def covered(ticket: Any) -> bool:
+    """Whether any active agreement is about this type of ticket."""
+    ticket_type = ticket_type_of(ticket)
+    return any(a.ticket_type == ticket_type for kind in agreements().values() for a in kind)
+
+
+# --- Matching -------------------------------------------------------------------------
+
+def agreement_for(ticket: Any, kind: str) -> tuple[PlannedAgreement | None, str]:
+    """The first active agreement of ``kind`` covering ``ticket``, and why."""
+    ticket_type = ticket_type_of(ticket)
+    caller = None
+    for agreement in agreements().get(kind, ()):
+        if agreement.needs_caller and caller is None:
+            caller = ticket.requester  # read once, only when a condition needs it
+        why = agreement.matches(ticket, ticket_type, caller)
+        if why is not None:
+            return agreement, why
+    return None, ""
+
+
+# --- Reconciling a ticket's timers ----------------------------------------------------
+
+def ticket_observer(event: str, ticket: Any, details: dict[str, Any]) -> None:
+    """The observer registered with the ticket services."""
+    if event == "created" and not covered(ticket):
+        return  # no agreement, and a new ticket has no timers yet
+    timers_reconcile(ticket, event, details, at=timezone.now())
+
+
+def _tokens(ticket: Any) -> set[str]:
+    hold = getattr(ticket, "hold_reason", "") or ""
+    return {ticket.state, f"{ticket.state}:{hold}"} if hold else {ticket.state}
+
+
+def _is_team_person(ticket: Any, actor_id: int | None) -> bool:
+    """A person (not the system) of the ticket's assignment group; with no group, any
+    desk person other than the caller."""
+    from accounts.models import TeamMembership
+
+    if actor_id is None or actor_id == ticket.requester_id:
+        return False
+    if ticket.assignment_group_id:
+        return TeamMembership.objects.filter(team_id=ticket.assignment_group_id,
+                                             user_id=actor_id).exists()
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first()
+    return actor is not None and actor.has_perm("accounts.access_desk")
+
+
+def _new_value(changes: dict[str, Any], name: str) -> Any:
+    value = changes.get(name)
+    return value[1] if isinstance(value, list | tuple) and len(value) == 2 else None
+
+
+class _Reconcile:
+    """One reconciliation: the ticket's timers loaded once, changes collected, written
+    at the end."""
+
+    def __init__(self, ticket: Any, event: str, details: dict[str, Any], at: dt.datetime):
+        self.ticket, self.event, self.details, self.at = ticket, event, details, at
+        self.actor_id = details.get("actor_id")
+        self.changes = details.get("changes") or {}
+        self.content_type = ContentType.objects.get_for_model(ticket)
+        self.tokens = _tokens(ticket)
+        self.created: list[Timer] = []
+        self.touched: dict[int, Timer] = {}
+        self.events: list[tuple[Timer, str, str]] = []
+        self._responded: bool | None = None
+        if event == "created":
+            self.timers: list[Timer] = []
+        else:
+            self.timers = list(Timer.objects.select_for_update().filter(
+                content_type=self.content_type, object_id=ticket.pk).order_by("id"))
+
+    # Facts about the event.
+    def responded(self) -> bool:
+        """A public reply, or an assignment taken, by a person of the assigned team."""
+        if self._responded is None:
+            reply = self.event == "commented" and not self.details.get("internal")
+            taken = self.event == "updated" and _new_value(self.changes, "assignee")
+            self._responded = bool(reply or taken) and _is_team_person(self.ticket,
+                                                                        self.actor_id)
+        return self._responded
+
+    def caller_replied(self) -> bool:
+        return (self.event == "commented" and not self.details.get("internal")
+                and self.actor_id is not None and self.actor_id == self.ticket.requester_id)
+
+    def desk_replied(self) -> bool:
+        return (self.event == "commented" and not self.details.get("internal")
+                and self.actor_id is not None and self.actor_id != self.ticket.requester_id)
+
+    # Timers.
+    def live(self, kind: str, metric: str) -> Timer | None:
+        for timer in self.timers:
+            if timer.kind == kind and timer.metric == metric and timer.is_active:
+                return timer
+        return None
+
+    def history(self, kind: str, metric: str) -> list[Timer]:
+        return [t for t in self.timers if t.kind == kind and t.metric == metric]
+
+    def note(self, timer: Timer, kind: str, detail: str = "") -> None:
+        self.events.append((timer, kind, detail))
+        if timer.pk:
+            self.touched[timer.pk] = timer
+
+    def start(self, target: PlannedTarget, agreement: PlannedAgreement, why: str, *,
+              started_at: dt.datetime, carried: Timer | None = None) -> Timer:
+        timer = Timer(
+            content_type=self.content_type, object_id=self.ticket.pk,
+            agreement_id=agreement.id, target_id=target.id, kind=agreement.kind,
+            metric=target.metric, state=TimerState.RUNNING, started_at=started_at,
+            goal_seconds=target.goal_seconds, calendar_id=target.calendar_id,
+            reason=why[:300])
+        if carried is not None:  # the same clock, measured against the new target
+            timer.paused_intervals = list(carried.paused_intervals)
+            timer.paused_since = carried.paused_since
+            timer.pause_reason = carried.pause_reason
+            if carried.paused_since is not None:
+                timer.state = TimerState.PAUSED
+        self.timers.append(timer)
+        self.created.append(timer)
+        self.note(timer, "started", why)
+        return timer
+
+    def cancel(self, timer: Timer, reason: str) -> None:
+        self._close_pause(timer)
+        timer.state = TimerState.CANCELLED
+        timer.cancelled_reason = reason[:300]
+        timer.stopped_at = self.at
+        self.note(timer, "cancelled", reason)
+
+    def stop(self, timer: Timer, cause: str) -> None:
+        self._close_pause(timer)
+        due = self._due(timer)
+        missed = due is not None and self.at > due
+        timer.state = TimerState.MISSED if missed else TimerState.MET
+        timer.stopped_at = self.at
+        timer.stop_cause = cause
+        if missed and timer.breached_at is None:
+            timer.breached_at = due
+        self.note(timer, "stopped", _("missed") if missed else _("met"))
+
+    def pause(self, timer: Timer, reason: str) -> None:
+        if timer.state == TimerState.PAUSED:
+            return
+        timer.state = TimerState.PAUSED
+        timer.paused_since = self.at
+        timer.pause_reason = reason[:60]
+        self.note(timer, "paused", reason)
+
+    def resume(self, timer: Timer, detail: str = "") -> None:
+        self._close_pause(timer)
+        timer.state = TimerState.RUNNING
+        self.note(timer, "resumed", detail)
+
+    def reopen(self, timer: Timer) -> None:
+        """A timer stopped by the ticket's state runs on; the stopped time is a pause."""
+        if timer.stopped_at is not None and timer.stopped_at < self.at:
+            timer.paused_intervals = [*timer.paused_intervals,
+                                      [timer.stopped_at.isoformat(), self.at.isoformat()]]
+        timer.state = TimerState.RUNNING
+        timer.stopped_at = None
+        timer.stop_cause = ""
+        self.note(timer, "resumed", _("reopened"))
+
+    def _close_pause(self, timer: Timer) -> None:
+        if timer.paused_since is not None:
+            if timer.paused_since < self.at:
+                timer.paused_intervals = [
+                    *timer.paused_intervals,
+                    [timer.paused_since.isoformat(), self.at.isoformat()]]
+            timer.paused_since = None
+            timer.pause_reason = ""
+
+    def _due(self, timer: Timer) -> dt.datetime | None:
+        try:
+            return deadline(calendar_spec(timer.calendar_id), timer.started_at,
+                            timer.goal_seconds, timer.pauses(), timer.paused_since)
+        except NoWorkingTime:
+            return None
+
+    # The rules.
+    def run(self) -> None:
+        for kind in AgreementKind.values:
+            agreement, why = agreement_for(self.ticket, kind)
+            for metric in Metric.values:
+                target = agreement.targets.get(metric) if agreement else None
+                timer = self.live(kind, metric)
+                if timer is not None and (target is None or timer.target_id != target.id):
+                    reason = (_("Now covered by %(name)s") % {"name": agreement.name}
+                              if target is not None else
+                              _("No agreement of this kind applies any more"))
+                    self.cancel(timer, reason)
+                    if target is not None:
+                        timer = self.start(target, agreement, why, started_at=timer.started_at,
+                                           carried=timer)
+                    else:
+                        timer = None
+                elif timer is None and target is not None:
+                    timer = self._maybe_start(target, agreement, why)
+                if timer is not None and target is not None:
+                    self._apply_conditions(timer, target, agreement, why)
+
+    def _maybe_start(self, target: PlannedTarget, agreement: PlannedAgreement,
+                     why: str) -> Timer | None:
+        history = self.history(agreement.kind, target.metric)
+        if target.metric == Metric.NEXT_UPDATE:
+            return (self.start(target, agreement, why, started_at=self.at)
+                    if self.caller_replied() else None)
+        stopped = [t for t in history if t.state in STOPPED_STATES]
+        if stopped:
+            last = stopped[-1]
+            if (last.target_id == target.id and last.stop_cause == "state"
+                    and not self.tokens & (target.stop_on | target.cancel_on)):
+                self.reopen(last)
+                return last
+            return None  # measured already
+        if any(t.state == TimerState.CANCELLED for t in history) and self.event != "created":
+            # A target applies again after none did: the clock from the ticket's start,
+            # with the pauses the last timer knew.
+            last = history[-1]
+            timer = self.start(target, agreement, why, started_at=self.ticket.created_at,
+                               carried=last)
+            return timer
+        return self.start(target, agreement, why, started_at=self.ticket.created_at)
+
+    def _apply_conditions(self, timer: Timer, target: PlannedTarget,
+                          agreement: PlannedAgreement, why: str) -> None:
+        if not timer.is_active:
+            return
+        if self.tokens & target.cancel_on:
+            self.cancel(timer, _("The ticket was %(state)s") % {"state": self.ticket.state})
+            return
+        if target.metric == Metric.FIRST_RESPONSE and self.responded():
+            self.stop(timer, "response")
+            return
+        if target.metric == Metric.NEXT_UPDATE and self.desk_replied():
+            self.stop(timer, "response")
+            return
+        if self.tokens & target.stop_on:
+            self.stop(timer, "state")
+            return
+        changed = set(self.changes) & set(target.reset_on)
+        if changed and timer.pk:
+            self.cancel(timer, _("Started again: %(fields)s changed") % {
+                "fields": ", ".join(sorted(changed))})
+            timer = self.start(target, agreement, why, started_at=self.at)
+        paused_by = sorted(self.tokens & target.pause_on)
+        if paused_by:
+            self.pause(timer, paused_by[-1])
+        elif timer.state == TimerState.PAUSED:
+            self.resume(timer)
+
+    def save(self) -> None:
+        for timer in [*self.created, *self.touched.values()]:
+            schedule(timer)
+        # Cancelled and stopped rows first: the new live timer may take their place.
+        for timer in self.touched.values():
+            timer.save()
+        for timer in self.created:
+            timer.save()
+        TimerEvent.objects.bulk_create(
+            TimerEvent(timer=timer, at=self.at, kind=kind, detail=detail[:300],
+                       actor_id=self.actor_id)
+            for timer, kind, detail in self.events)
+
+
+def timers_reconcile(ticket: Any, event: str, details: dict[str, Any],
+                     at: dt.datetime | None = None) -> None:
+    """Bring the ticket's timers in line with the ticket after ``event``."""
+    work = _Reconcile(ticket, event, details, at or timezone.now())
+    work.run()
+    if work.events:
+        work.save()
+
+
+# --- Scheduling -----------------------------------------------------------------------
+
+def threshold_instant(timer: Timer, percent: int) -> dt.datetime | None:
+    """When the timer reaches ``percent`` of its goal (None while paused before it)."""
+    return deadline(calendar_spec(timer.calendar_id), timer.started_at,
+                    timer.goal_seconds * percent / 100, timer.pauses(), timer.paused_since)
+
+
+def schedule(timer: Timer) -> None:
+    """``due_at`` and the next check, from the timer's clock and its target."""
+    if timer.state == TimerState.CANCELLED:
+        timer.next_check_at = timer.next_percent = None
+        return
+    try:
+        timer.due_at = threshold_instant(timer, BREACH)  # None while paused before it
+    except NoWorkingTime:
+        timer.due_at = None
+    if timer.state != TimerState.RUNNING:
+        timer.next_check_at = timer.next_percent = None
+        return
+    target = planned_target_of(timer.target_id)
+    percents = [t.percent for t in target.thresholds] if target else [BREACH]
+    upcoming = [p for p in percents if p > timer.warned_percent]
+    if not upcoming:
+        timer.next_check_at = timer.next_percent = None
+        return
+    try:
+        timer.next_check_at = threshold_instant(timer, upcoming[0])
+    except NoWorkingTime:
+        timer.next_check_at = None
+    timer.next_percent = upcoming[0] if timer.next_check_at else None
+
+
+# --- The tick -------------------------------------------------------------------------
+
+def timers_tick(now: dt.datetime | None = None, batch: int = TICK_BATCH) -> dict[str, int]:
+    """Fire what is due: thresholds reached and actions that waited for working hours.
+    Each batch is its own transaction; rows another worker holds are skipped."""
+    now = now or timezone.now()
+    counts = {"checked": 0, "fired": 0, "skipped": 0, "actions": 0}
+    while True:
+        with transaction.atomic():
+            due = list(Timer.objects.filter(next_check_at__lte=now, state=TimerState.RUNNING)
+                       .order_by("next_check_at")
+                       .select_for_update(skip_locked=True)[:batch])
+            for timer in due:
+                _check(timer, now, counts)
+        counts["checked"] += len(due)
+        if len(due) < batch:
+            break
+    while True:
+        with transaction.atomic():
+            waiting = list(Firing.objects.filter(actions_due_at__lte=now,
+                                                 actions_done_at__isnull=True)
+                           .select_related("timer").order_by("actions_due_at")
+                           .select_for_update(skip_locked=True, of=("self",))[:batch])
+            for firing in waiting:
+                _act(firing, now)
+        counts["actions"] += len(waiting)
+        if len(waiting) < batch:
+            break
+    return counts
+
+
+def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
+    target = planned_target_of(timer.target_id)
+    thresholds = target.thresholds if target else ()
+    reached = []
+    for threshold in thresholds:
+        if threshold.percent <= timer.warned_percent:
+            continue
+        at = threshold_instant(timer, threshold.percent)
+        if at is None or at > now:
+            break
+        reached.append((threshold.percent, at))
+    if not reached:
+        schedule(timer)  # checked early (the clock moved): look again when it is due
+        timer.save(update_fields=["due_at", "next_check_at", "next_percent", "updated_at"])
+        return
+    top, top_at = reached[-1]
+    firings = []
+    for percent, at in reached:
+        try:
+            with transaction.atomic():
+                firings.append(Firing.objects.create(timer=timer, percent=percent,
+                                                     reached_at=at, skipped=percent != top))
+        except IntegrityError:  # fired already (another worker, a redelivered task)
+            continue
+    timer.warned_percent = top
+    if top >= BREACH and timer.breached_at is None:
+        timer.breached_at = top_at
+    schedule(timer)
+    timer.save(update_fields=["warned_percent", "breached_at", "due_at", "next_check_at",
+                              "next_percent", "updated_at"])
+    counts["skipped"] += sum(f.skipped for f in firings)
+    fired = [f for f in firings if not f.skipped]
+    counts["fired"] += len(fired)
+    for firing in fired:
+        threshold = target.threshold(firing.percent) if target else None
+        spec = calendar_spec(timer.calendar_id)
+        if threshold is not None and threshold.working_hours_only and not is_working(spec, now):
+            firing.actions_due_at = next_working_instant(spec, now)
+            firing.save(update_fields=["actions_due_at"])
+            continue
+        _act(firing, now)
+
+
+def _act(firing: Firing, now: dt.datetime) -> None:
+    from .actions import threshold_actions_run
+
+    target = planned_target_of(firing.timer.target_id)
+    threshold = target.threshold(firing.percent) if target else None
+    firing.outcome = threshold_actions_run(firing, threshold) if threshold else []
+    firing.actions_done_at = now
+    firing.save(update_fields=["outcome", "actions_done_at"])
+
+
+# --- Reading --------------------------------------------------------------------------
+
+def timers_of(ticket: Any) -> list[Timer]:
+    return list(Timer.objects.filter(
+        content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.pk)
+        .select_related("agreement", "target", "calendar").prefetch_related("events")
+        .order_by("kind", "metric", "-id"))
+
+
+def progress(timer: Timer, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What the ticket page shows of a timer at ``now``: business time used and left,
+    the share of the goal and the colour band of the thresholds passed."""
+    now = now or timezone.now()
+    end = timer.stopped_at if not timer.is_active and timer.stopped_at else now
+    try:
+        used = elapsed(calendar_spec(timer.calendar_id), timer.started_at, end,
+                       timer.pauses(), timer.paused_since)
+    except NoWorkingTime:
+        used = 0.0
+    share = used / timer.goal_seconds * 100 if timer.goal_seconds else 100.0
+    return {"used_seconds": used, "left_seconds": timer.goal_seconds - used,
+            "percent": share, "band": band(share)}
+
+
+def band(percent: float) -> str:
+    if percent >= BREACH:
+        return "breached"
+    if percent >= 75:
+        return "danger"
+    if percent >= 50:
+        return "warning"
+    return "ok"
+
+
+def live_timers(tickets: Iterable[Any]) -> dict[int, list[Timer]]:
+    tickets = list(tickets)
+    if not tickets:
+        return {}
+    content_type = ContentType.objects.get_for_model(tickets[0])
+    found: dict[int, list[Timer]] = {}
+    for timer in Timer.objects.filter(content_type=content_type,
+                                      object_id__in=[t.pk for t in tickets],
+                                      state__in=ACTIVE_TIMER_STATES):
+        found.setdefault(timer.object_id, []).append(timer)
+    return found
