@@ -480,9 +480,10 @@ class QueryLog:
 
 
 def desk_cursor(row: Any) -> str:
-    from incidents.views import _encode_cursor
+    from incidents.views import QUEUE_ORDER, _encode_cursor
 
-    return _encode_cursor(SimpleNamespace(priority=row[0], created_at=row[1], pk=row[2]))
+    return _encode_cursor(SimpleNamespace(priority=row[0], created_at=row[1], id=row[2]),
+                          QUEUE_ORDER)
 
 
 def api_cursor(position: int) -> str:

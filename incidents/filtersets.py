@@ -18,6 +18,7 @@ QUEUES = {
     "unassigned": _("Unassigned"),
     "open": _("All open"),
     "major": _("Major incidents"),
+    "at_risk": _("At risk (SLA)"),
     "recently_resolved": _("Recently resolved"),
 }
 
@@ -82,6 +83,8 @@ class IncidentFilterSet(django_filters.FilterSet):
             return queryset.filter(open_)
         if value == "major":
             return queryset.filter(open_, is_major=True)
+        if value == "at_risk":  # past the first warning of an SLA, OLA or contract
+            return queryset.filter(open_, sla_warned__gt=0)
         if value == "recently_resolved":
             return queryset.filter(state=IncidentState.RESOLVED)
         return queryset

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from html import escape
+from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +30,7 @@ def queue_rows(page: Iterable[Incident], team_names: dict[int, str],
     action refused and shown again)."""
     page = list(page)
     if not page:
-        return mark_safe(f'<tr><td colspan="9" class="muted">'
+        return mark_safe(f'<tr><td colspan="10" class="muted">'
                          f'{escape(_("No incidents in this queue."))}</td></tr>')
     # get_FOO_display() rebuilds and hashes the lazily translated choices on every call.
     priorities = {value: escape(str(label)) for value, label in Priority.choices}
@@ -44,6 +45,8 @@ def queue_rows(page: Iterable[Incident], team_names: dict[int, str],
     sub = '<span class="cell-sub">'
     major = f'{sub}{escape(_("Major"))}</span>'
     zone = timezone.get_current_timezone()  # as the template's date filter converts
+    breached = f'<span class="badge badge-red">{escape(_("Breached"))}</span> '
+    at_risk = f'<span class="badge badge-amber">{escape(_("At risk"))}</span> '
     rows = []
     for incident in page:
         number = escape(incident.number)
@@ -68,7 +71,19 @@ def queue_rows(page: Iterable[Incident], team_names: dict[int, str],
             f"<td>{people.get(incident.requester_id, '')}</td>"
             f"<td>{groups.get(incident.assignment_group_id) or '—'}</td>"
             f"<td>{people.get(incident.assignee_id) or '—'}</td>"
+            f"<td>{_sla_cell(incident, zone, breached, at_risk)}</td>"
             f'<td><time datetime="{updated.isoformat()}">'
             f'{escape(date_format(updated, "SHORT_DATETIME_FORMAT"))}</time></td>'
             "</tr>")
     return mark_safe("\n".join(rows))
+
+
+def _sla_cell(incident: Incident, zone: Any, breached: str, at_risk: str) -> str:
+    """The earliest due time of the incident's running SLA clocks, marked when a warning
+    or the breach has been reached ('—' without a running clock)."""
+    badge = breached if incident.sla_warned >= 100 else at_risk if incident.sla_warned else ""
+    if incident.sla_due_at is None:
+        return f"{badge}—" if badge else "—"
+    due = incident.sla_due_at.astimezone(zone)
+    return (f'{badge}<time datetime="{due.isoformat()}">'
+            f'{escape(date_format(due, "SHORT_DATETIME_FORMAT"))}</time>')

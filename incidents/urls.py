@@ -20,6 +20,7 @@ urlpatterns = [
     path("<str:key>/assign/", views.IncidentAssignView.as_view(), name="assign"),
     path("<str:key>/priority/", views.IncidentPriorityView.as_view(), name="priority"),
     # Major incidents, parent and children, the post-incident review (major_views.py).
+    path("<str:key>/sla/", views.IncidentSlaView.as_view(), name="sla"),
     path("<str:key>/major/declare/", major_views.DeclareMajorView.as_view(),
          name="declare_major"),
     path("<str:key>/major/stand-down/", major_views.StandDownView.as_view(), name="stand_down"),

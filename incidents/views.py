@@ -77,21 +77,30 @@ class FilterSelect(QuickSelect, forms.SelectMultiple):
         return [v for v in super().value_from_datadict(data, files, name) if v]
 
 
-def _encode_cursor(incident: Incident) -> str:
-    raw = json.dumps([incident.priority, incident.created_at.isoformat(), incident.pk])
+def _encode_cursor(incident: Incident, order: tuple[str, ...]) -> str:
+    values = [getattr(incident, name) for name in order]
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime.datetime) else v
+                      for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(value: str) -> tuple[int, datetime.datetime, int]:
+def _decode_cursor(value: str, order: tuple[str, ...]) -> tuple[Any, ...]:
+    """The cursor's values, typed as the order's columns (a tampered one is refused)."""
     try:
-        priority, created, pk = json.loads(
-            base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        created_at = datetime.datetime.fromisoformat(created)
+        values = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError("bad cursor")
+        typed = []
+        for name, item in zip(order, values, strict=True):
+            if name in ("created_at", "sla_due_at"):
+                typed.append(datetime.datetime.fromisoformat(item))
+            elif isinstance(item, int) and not isinstance(item, bool):
+                typed.append(item)
+            else:
+                raise ValueError("bad cursor")
     except (binascii.Error, ValueError, TypeError) as error:
         raise ValueError("bad cursor") from error
-    if not isinstance(priority, int) or not isinstance(pk, int):
-        raise ValueError("bad cursor")
-    return priority, created_at, pk
+    return tuple(typed)
 
 
 def _default_queue(request: HttpRequest) -> str:
@@ -108,6 +117,8 @@ def _list_params(request: HttpRequest, data: QueryDict | None = None
     after = params.pop("after", [None])[-1]
     if params.get("queue") not in QUEUES:
         params["queue"] = _default_queue(request)
+    if params.get("sort") not in SORTS:
+        params.pop("sort", None)  # the default: by priority
     return params, after
 
 
@@ -126,17 +137,24 @@ def _compact(filterset: IncidentFilterSet, teams: list[tuple[int, str, bool]]) -
 
 
 QUEUE_ORDER = ("priority", "created_at", "id")
+# Sorts of the desk queues: the columns of the keyset. "Time to breach" lists the
+# incidents whose SLA clock runs, soonest due first (a paused clock has no due time).
+SORTS = {"priority": QUEUE_ORDER, "breach": ("sla_due_at", "id")}
 
 
-def _page(items: QuerySet, after: str | None) -> tuple[list[Incident], str | None]:
-    """One page by (priority, opened, id): no COUNT, no OFFSET; the cursor is a row
-    comparison, which the queue indexes (incidents/migrations/0005) answer directly."""
-    items = items.order_by(*QUEUE_ORDER)
+def _page(items: QuerySet, after: str | None,
+          sort: str = "priority") -> tuple[list[Incident], str | None]:
+    """One page in the sort's order: no COUNT, no OFFSET; the cursor is a row comparison,
+    which the queue indexes (incidents/migrations/0005, 0006) answer directly."""
+    order = SORTS[sort]
+    if sort == "breach":
+        items = items.filter(sla_due_at__isnull=False)
+    items = items.order_by(*order)
     if after:
-        items = items.filter(RowsAfter(QUEUE_ORDER, _decode_cursor(after)))
+        items = items.filter(RowsAfter(order, _decode_cursor(after, order)))
     window = list(items[:PAGE_SIZE + 1])
     page = window[:PAGE_SIZE]
-    return page, _encode_cursor(page[-1]) if len(window) > PAGE_SIZE else None
+    return page, _encode_cursor(page[-1], order) if len(window) > PAGE_SIZE else None
 
 
 def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
@@ -151,7 +169,7 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
     _compact(filterset, teams)
     if filterset.is_valid():
         try:
-            items, next_cursor = _page(filterset.qs, after)
+            items, next_cursor = _page(filterset.qs, after, params.get("sort", "priority"))
         except ValueError:
             items, next_cursor, status = [], None, 400
     else:
@@ -166,6 +184,7 @@ def render_queue(request: HttpRequest, data: QueryDict | None = None, *,
         "filter_fields": [filterset.form[name] for name in FILTER_BAR],
         "queue": queue,
         "queues": [(key, label, key == queue) for key, label in QUEUES.items()],
+        "sort": params.get("sort", "priority"),
         "filters_query": kept.urlencode(),
         "items": items,
         "rows": queue_rows(items, {pk: name for pk, name, _active in teams},
@@ -401,6 +420,14 @@ class IncidentDetailView(DeskAccessMixin, View):
             return render(request, "incidents/_timeline.html",
                           {"activities": _timeline(incident, request.user)})
         return _render_detail(request, incident)
+
+
+class IncidentSlaView(DeskAccessMixin, View):
+    """The SLA panel alone: the incident page polls it, so the time left stays current."""
+
+    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+        incident = _incident_or_404(key)
+        return render(request, "incidents/_sla.html", {"incident": incident})
 
 
 class IncidentTransitionView(DeskAccessMixin, View):

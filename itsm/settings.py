@@ -318,6 +318,11 @@ SPECTACULAR_SETTINGS = {
         # Reviews and CIs both have a "status": keep the CIs' existing name.
         "ReviewStatusEnum": "incidents.models.ReviewStatus",
         "StatusEnum": "cmdb.models.CIStatus",
+        # SLA timers: their metric, kind of agreement and state.
+        "SlaMetricEnum": "sla.models.Metric",
+        "LicenceMetricEnum": "cmdb.models.LicenceMetric",
+        "AgreementKindEnum": "sla.models.AgreementKind",
+        "TimerStateEnum": "sla.models.TimerState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -21,7 +22,7 @@ def _incident(firing: Firing) -> Any:
     from incidents.models import Incident
 
     timer = firing.timer
-    if timer.content_type.model != "incident":
+    if ContentType.objects.get_for_id(timer.content_type_id).model != "incident":
         return None
     return (Incident.objects.select_related("assignee", "assignment_group",
                                             "assignment_group__manager")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -114,6 +115,19 @@ def _new_value(changes: dict[str, Any], name: str) -> Any:
     return value[1] if isinstance(value, list | tuple) and len(value) == 2 else None
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """A timer's pauses, carried over to the timer that replaces it."""
+
+    paused_intervals: list[list[str]]
+    paused_since: dt.datetime | None
+    pause_reason: str
+
+    @classmethod
+    def of(cls, timer: Timer) -> _Clock:
+        return cls(list(timer.paused_intervals), timer.paused_since, timer.pause_reason)
+
+
 class _Reconcile:
     """One reconciliation: the ticket's timers loaded once, changes collected, written
     at the end."""
@@ -168,7 +182,7 @@ class _Reconcile:
             self.touched[timer.pk] = timer
 
     def start(self, target: PlannedTarget, agreement: PlannedAgreement, why: str, *,
-              started_at: dt.datetime, carried: Timer | None = None) -> Timer:
+              started_at: dt.datetime, carried: _Clock | None = None) -> Timer:
         timer = Timer(
             content_type=self.content_type, object_id=self.ticket.pk,
             agreement_id=agreement.id, target_id=target.id, kind=agreement.kind,
@@ -254,10 +268,11 @@ class _Reconcile:
                     reason = (_("Now covered by %(name)s") % {"name": agreement.name}
                               if target is not None else
                               _("No agreement of this kind applies any more"))
+                    clock = _Clock.of(timer)  # before the cancel closes an open pause
                     self.cancel(timer, reason)
                     if target is not None:
                         timer = self.start(target, agreement, why, started_at=timer.started_at,
-                                           carried=timer)
+                                           carried=clock)
                     else:
                         timer = None
                 elif timer is None and target is not None:
@@ -284,7 +299,7 @@ class _Reconcile:
             # with the pauses the last timer knew.
             last = history[-1]
             timer = self.start(target, agreement, why, started_at=self.ticket.created_at,
-                               carried=last)
+                               carried=_Clock.of(last))
             return timer
         return self.start(target, agreement, why, started_at=self.ticket.created_at)
 
@@ -327,6 +342,21 @@ class _Reconcile:
             TimerEvent(timer=timer, at=self.at, kind=kind, detail=detail[:300],
                        actor_id=self.actor_id)
             for timer, kind, detail in self.events)
+        live = [t for t in self.timers if t.is_active]
+        _summarise(self.ticket, type(self.ticket), self.ticket.pk, live)
+
+
+def _summarise(ticket: Any, model: Any, pk: int, live: list[Timer]) -> None:
+    """The ticket's ``sla_due_at`` and ``sla_warned`` (the queues sort and filter on
+    them), from its live timers."""
+    dues = [t.due_at for t in live if t.state == TimerState.RUNNING and t.due_at]
+    due = min(dues) if dues else None
+    warned = max((t.warned_percent for t in live), default=0)
+    if ticket is not None and (ticket.sla_due_at, ticket.sla_warned) == (due, warned):
+        return
+    model.objects.filter(pk=pk).update(sla_due_at=due, sla_warned=warned)
+    if ticket is not None:
+        ticket.sla_due_at, ticket.sla_warned = due, warned
 
 
 def timers_reconcile(ticket: Any, event: str, details: dict[str, Any],
@@ -432,6 +462,10 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
     schedule(timer)
     timer.save(update_fields=["warned_percent", "breached_at", "due_at", "next_check_at",
                               "next_percent", "updated_at"])
+    live = list(Timer.objects.filter(content_type_id=timer.content_type_id,
+                                     object_id=timer.object_id, state__in=ACTIVE_TIMER_STATES))
+    model = ContentType.objects.get_for_id(timer.content_type_id).model_class()
+    _summarise(None, model, timer.object_id, live)
     counts["skipped"] += sum(f.skipped for f in firings)
     fired = [f for f in firings if not f.skipped]
     counts["fired"] += len(fired)
@@ -460,8 +494,7 @@ def _act(firing: Firing, now: dt.datetime) -> None:
 def timers_of(ticket: Any) -> list[Timer]:
     return list(Timer.objects.filter(
         content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.pk)
-        .select_related("agreement", "target", "calendar").prefetch_related("events")
-        .order_by("kind", "metric", "-id"))
+        .select_related("agreement", "target", "calendar").order_by("kind", "metric", "-id"))
 
 
 def progress(timer: Timer, now: dt.datetime | None = None) -> dict[str, Any]:

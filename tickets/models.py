@@ -156,6 +156,12 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Kept by the SLA engine (sla.engine): the earliest due time of the ticket's running
+    # timers (none while every clock is paused or stopped) and the highest share of a
+    # goal its live timers have reached (0: no warning yet). The queues sort and filter
+    # on them without reading the timers.
+    sla_due_at = models.DateTimeField(_("SLA due"), null=True, blank=True)
+    sla_warned = models.PositiveSmallIntegerField(_("SLA threshold reached (%)"), default=0)
 
     activities = GenericRelation(Activity)
     attachments = GenericRelation(Attachment)
@@ -169,6 +175,7 @@ class Ticket(models.Model):
             models.Index(fields=["assignment_group", "state"],
                          name="%(class)s_grp_idx"),
             models.Index(fields=["assignee", "state"], name="%(class)s_asg_idx"),
+            models.Index(fields=["sla_due_at", "id"], name="%(class)s_sla_idx"),
         ]
 
     def __str__(self) -> str:

@@ -39,6 +39,7 @@ class IncidentSerializer(PlannedRepresentation, serializers.ModelSerializer):
             "first_response_at", "acknowledged_at", "resolved_at", "closed_at",
             "reopened_count", "reassignment_count", "escalation_level", "escalated_at",
             "transitions", "parent_number", "children_count", "major_manager", "major_declared_at",
+            "sla_due_at", "sla_warned",
         ]
         read_only_fields = fields
 

@@ -12,8 +12,11 @@ from incidents.filtersets import IncidentFilterSet
 from incidents.major_selectors import with_family
 from incidents.models import Incident, IncidentState
 from incidents.similar import similar_open_incidents, text_method
+from sla.engine import timers_of
+from sla.models import AgreementKind
+from sla.timer_serializers import TimerSerializer
 
-from .major import MajorIncidentActions
+from .major import INCIDENT_KEY, MajorIncidentActions
 from .serializers import (
     AssignSerializer,
     BodySerializer,
@@ -63,6 +66,19 @@ class IncidentViewSet(MajorIncidentActions, mixins.CreateModelMixin, mixins.Upda
         incident.children_count = 0
         incident.parent_number = incident.parent.number if incident.parent_id else None
         return self._detail(incident, status.HTTP_201_CREATED, fresh=False)
+
+    @extend_schema(responses=TimerSerializer(many=True), parameters=[INCIDENT_KEY])
+    @action(detail=True, methods=["get"])
+    def sla(self, request: Request, pk: str | None = None) -> Response:
+        """The incident's SLA, OLA and contract timers: live ones, met or missed ones,
+        and the ones replaced when a change re-evaluated the agreements (cancelled). The
+        caller sees the SLA timers only."""
+        incident = self.get_object()
+        timers = timers_of(incident)
+        if not request.user.has_perm("accounts.access_desk"):
+            # The caller sees the agreement made with them; OLAs and contracts are internal.
+            timers = [t for t in timers if t.kind == AgreementKind.SLA]
+        return Response(TimerSerializer(timers, many=True).data)
 
     @extend_schema(request=IncidentUpdateSerializer, responses=IncidentSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
