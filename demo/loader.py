@@ -25,6 +25,7 @@ from demo.escalation_demo import load_escalations
 from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
+from demo.sla_demo import load_service_levels
 
 User = get_user_model()
 
@@ -193,6 +194,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("major incidents", load_major_incidents),
     ("saved views", load_saved_views),
     ("escalations and notifications", load_escalations),
+    ("service levels", load_service_levels),
 )
 
 

@@ -368,6 +368,56 @@ def timers_reconcile(ticket: Any, event: str, details: dict[str, Any],
         work.save()
 
 
+def timers_backfill(ticket: Any, now: dt.datetime | None = None) -> list[Timer]:
+    """Measure a ticket that existed before its agreements (an organisation adopting
+    SLAs, the demo): from its opening; first response met at its first response or
+    acknowledgement, resolution at its resolution; a cancelled ticket's timers cancelled;
+    a ticket on hold for a pausing reason paused since its last update. Pauses before
+    that are not known and not counted. Does nothing if the ticket has timers already."""
+    now = now or timezone.now()
+    content_type = ContentType.objects.get_for_model(ticket)
+    if Timer.objects.filter(content_type=content_type, object_id=ticket.pk).exists():
+        return []
+    tokens = _tokens(ticket)
+    made: list[Timer] = []
+    for kind in AgreementKind.values:
+        agreement, why = agreement_for(ticket, kind)
+        if agreement is None:
+            continue
+        for target in agreement.targets.values():
+            if target.metric == Metric.NEXT_UPDATE:
+                continue  # starts with a caller's reply, which is not replayed
+            timer = Timer(content_type=content_type, object_id=ticket.pk,
+                          agreement_id=agreement.id, target_id=target.id, kind=kind,
+                          metric=target.metric, started_at=ticket.created_at,
+                          goal_seconds=target.goal_seconds, calendar_id=target.calendar_id,
+                          reason=why[:300])
+            responded = (getattr(ticket, "first_response_at", None)
+                         or getattr(ticket, "acknowledged_at", None))
+            stop = responded if target.metric == Metric.FIRST_RESPONSE else None
+            if tokens & target.stop_on:
+                stop = min(filter(None, [stop, ticket.resolved_at or ticket.closed_at or now]))
+            if tokens & target.cancel_on:
+                timer.state, timer.stopped_at = TimerState.CANCELLED, ticket.closed_at or now
+                timer.cancelled_reason = _("The ticket was %(state)s") % {"state": ticket.state}
+            elif stop is not None and stop <= now:
+                due = threshold_instant(timer, BREACH)
+                missed = due is not None and stop > due
+                timer.state = TimerState.MISSED if missed else TimerState.MET
+                timer.stopped_at = stop
+                timer.stop_cause = "response" if stop == responded else "state"
+                timer.breached_at = due if missed else None
+            elif tokens & target.pause_on:
+                timer.state = TimerState.PAUSED
+                timer.paused_since = max(ticket.updated_at, ticket.created_at)
+                timer.pause_reason = sorted(tokens & target.pause_on)[-1]
+            schedule(timer)
+            made.append(timer)
+    Timer.objects.bulk_create(made)
+    _summarise(ticket, type(ticket), ticket.pk, [t for t in made if t.is_active])
+    return made
+
+
 # --- Scheduling -----------------------------------------------------------------------
 
 def threshold_instant(timer: Timer, percent: int) -> dt.datetime | None:

@@ -217,8 +217,14 @@ def test_demo_escalations_and_inboxes():
     assert {"incident.routed", "incident.assigned"} <= agent_kinds
     requester_kinds = set(unread.filter(recipient=requester).values_list("kind", flat=True))
     assert {"incident.commented", "incident.resolved"} <= requester_kinds
-    assert unread.filter(recipient__username="incident.manager",
-                         kind="incident.escalated").count() == 2
+    escalated = unread.filter(recipient__username="incident.manager",
+                              kind="incident.escalated")
+    # The two demo escalations, and any the demo's SLA breaches made (sla_demo).
+    assert {LEVEL_1_TITLE, LEVEL_2_TITLE} <= {
+        title for n in escalated for title in (LEVEL_1_TITLE, LEVEL_2_TITLE)
+        if title in n.subject}
+    assert escalated.count() == 2 + Incident.objects.filter(
+        escalation_level__gt=0).exclude(title__in=[LEVEL_1_TITLE, LEVEL_2_TITLE]).count()
 
 
 # --- Desk: saved views -----------------------------------------------------------------
@@ -233,3 +239,34 @@ def test_demo_has_shared_views_of_both_lists_once():
                      ("cmdb.ci", "Production servers", True)}
     network = SavedView.objects.get(name="Network backlog")
     assert network.query.startswith("assignment_group=") and network.owner.username == "agent"
+
+
+# --- Service levels -------------------------------------------------------------------
+
+def test_demo_shows_tickets_in_every_sla_condition():
+    from demo.sla_demo import NEXT_UPDATE_TITLE, PAUSED_TITLE, REEVALUATED_TITLE
+    from sla.engine import timers_of
+    from sla.models import Agreement, Holiday, Timer, TimerState
+
+    assert set(Agreement.objects.values_list("kind", flat=True)) == {"sla", "ola", "uc"}
+    assert Holiday.objects.filter(calendar__name="Office hours", name__icontains="Christmas",
+                                  date__month=12, date__day=25).exists()
+    states = set(Timer.objects.values_list("state", flat=True))
+    assert states == {s.value for s in TimerState}
+    running = Timer.objects.filter(state=TimerState.RUNNING)
+    assert running.filter(warned_percent=0).exists()  # on track
+    assert running.filter(warned_percent__gt=0, warned_percent__lt=100).exists()  # at risk
+    assert running.filter(breached_at__isnull=False).exists()  # breached, still open
+    paused = timers_of(Incident.objects.get(title=PAUSED_TITLE))
+    assert any(t.state == TimerState.PAUSED and t.pause_reason == "on_hold:awaiting_caller"
+               for t in paused)
+    assert any(t.metric == "first_response" and t.state == TimerState.MET for t in paused)
+    changed = timers_of(Incident.objects.get(title=REEVALUATED_TITLE))
+    assert any(t.state == TimerState.CANCELLED and "Critical (P1)" in t.cancelled_reason
+               for t in changed)
+    assert any(t.agreement.name == "Critical (P1)" and t.is_active for t in changed)
+    waiting = timers_of(Incident.objects.get(title=NEXT_UPDATE_TITLE))
+    assert any(t.metric == "next_update" and t.state == TimerState.RUNNING for t in waiting)
+    at_risk = Incident.objects.filter(sla_warned__gt=0, state__in=["new", "assigned",
+                                                                   "in_progress", "on_hold"])
+    assert at_risk.exists()
