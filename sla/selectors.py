@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -44,6 +45,21 @@ def duration(seconds: float) -> str:
     return _("%(h)d h %(m)02d min") % {"h": hours, "m": minutes}
 
 
+def condition_label(ticket_model: Any, token: str) -> str:
+    """A target's condition as people read it: "on_hold:awaiting_caller" is
+    "On hold: Awaiting caller" (the labels of the ticket's own fields)."""
+    state, _sep, reason = token.partition(":")
+    states = dict(ticket_model._meta.get_field("state").flatchoices)
+    label = str(states.get(state, state))
+    if reason:
+        try:
+            reasons = dict(ticket_model._meta.get_field("hold_reason").flatchoices)
+        except FieldDoesNotExist:  # a ticket type without hold reasons
+            reasons = {}
+        label = f"{label}: {reasons.get(reason, reason)}"
+    return label
+
+
 def ticket_sla(ticket: Any, now: dt.datetime | None = None) -> dict[str, list[TimerView]]:
     """The ticket's timers: ``current`` (running, paused, and the met or missed ones of
     agreements that still apply) and ``replaced`` (cancelled: re-evaluated or reset)."""
@@ -56,6 +72,8 @@ def ticket_sla(ticket: Any, now: dt.datetime | None = None) -> dict[str, list[Ti
             pauses.append((timer.paused_since, None))
         view = TimerView(timer, shown["percent"], shown["band"], shown["left_seconds"],
                          pauses)
+        if timer.pause_reason:
+            timer.pause_label = condition_label(type(ticket), timer.pause_reason)
         (replaced if timer.state == TimerState.CANCELLED else current).append(view)
     current.sort(key=lambda v: (v.timer.state not in ACTIVE_TIMER_STATES, v.timer.kind,
                                 v.timer.metric))

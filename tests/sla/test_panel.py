@@ -54,7 +54,7 @@ def test_pauses_and_a_replaced_timer_are_listed(clock, always, desk, requester, 
     html = client.get(reverse("incidents:sla", kwargs={"key": incident.number})).content.decode()
     assert "<html" not in html and 'id="sla"' in html
     assert "Paused" in html and "not known while paused" in html
-    assert "on_hold:awaiting_caller" in html
+    assert "On hold: Awaiting caller" in html
     assert "1 replaced timer" in html and "Now covered by Critical" in html
     assert "1 pause" in html
 
