@@ -230,3 +230,24 @@ def test_the_same_team_member_in_another_group_does_not_count(
     incident = services.incident_create(actor=requester, title="Desk's ticket")
     services.incident_respond(actor=member, incident=incident, body="Hello")
     assert timer(incident, Metric.FIRST_RESPONSE).state == TimerState.RUNNING
+
+
+def test_backfill_measures_existing_incidents_once(clock, always, desk, requester, agent):
+    import io
+
+    from django.core.management import call_command
+
+    open_one = services.incident_create(actor=requester, title="Before the SLA")
+    done = services.incident_create(actor=requester, title="Fixed before the SLA")
+    clock.shift(90 * MIN)
+    resolve(agent, done)
+    make_agreement("Standard", always, first_response=60, resolution=60)
+    out = io.StringIO()
+    call_command("sla_backfill", stdout=out)
+    assert "2 timers started" in out.getvalue()  # the open one's two targets
+    assert timer(open_one, Metric.RESOLUTION).breached_at == MONDAY_9 + 60 * MIN
+    assert timers_of(done) == []
+    call_command("sla_backfill", "--all", stdout=out)
+    assert timer(done, Metric.RESOLUTION).state == TimerState.MISSED
+    call_command("sla_backfill", "--all", stdout=io.StringIO())  # nothing twice
+    assert len(timers_of(open_one)) == 2
