@@ -336,8 +336,7 @@ class _Reconcile:
         # Cancelled and stopped rows first: the new live timer may take their place.
         for timer in self.touched.values():
             timer.save()
-        for timer in self.created:
-            timer.save()
+        Timer.objects.bulk_create(self.created)
         TimerEvent.objects.bulk_create(
             TimerEvent(timer=timer, at=self.at, kind=kind, detail=detail[:300],
                        actor_id=self.actor_id)
