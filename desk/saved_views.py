@@ -40,20 +40,22 @@ class SavedViewList:
 
     ``filterset`` is the list's FilterSet: its filters are the names a saved view may use
     and it checks their values. ``key_prefixes`` admits families of names the FilterSet
-    reads itself (the CI list's ``attr.<key>``)."""
+    reads itself (the CI list's ``attr.<key>``). ``options`` are the list's other saved
+    settings with their allowed values (the incident queue's ``sort``)."""
 
     key: str
     label: Any
     url_name: str
     filterset: type
     key_prefixes: tuple[str, ...] = field(default=())
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def url(self, query: str = "") -> str:
         url = reverse(self.url_name)
         return f"{url}?{query}" if query else url
 
     def allows(self, name: str) -> bool:
-        if name in self.filterset.base_filters:
+        if name in self.filterset.base_filters or name in self.options:
             return True
         return any(name.startswith(prefix) and name[len(prefix):].isidentifier()
                    for prefix in self.key_prefixes)
@@ -103,6 +105,14 @@ def _check_filters(spec: SavedViewList, query: str) -> None:
         raise DomainError(_("These filters cannot be saved. %(problem)s.")
                           % {"problem": problem}, code="unknown_filter",
                           fields={"query": [problem]})
+    for name, allowed in spec.options.items():
+        wrong = [value for value in params.getlist(name) if value not in allowed]
+        if wrong:
+            problem = _("%(name)s: %(values)s is not one of %(allowed)s") % {
+                "name": name, "values": ", ".join(wrong), "allowed": ", ".join(allowed)}
+            raise DomainError(_("These filters are not valid: %(problems)s")
+                              % {"problems": problem}, code="invalid_filter",
+                              fields={"query": [problem]})
     filterset = spec.filterset(params)
     if not filterset.is_valid():
         problems = [f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)

@@ -11,7 +11,7 @@ class IncidentsConfig(AppConfig):
         from desk.saved_views import SavedViewList, register_saved_view_list
         from tickets.services import register_ticket_hook
 
-        from .filtersets import IncidentFilterSet
+        from .filtersets import SORTS, IncidentFilterSet
         from .health import open_outages
         from .notifications import incident_notifications
 
@@ -20,7 +20,7 @@ class IncidentsConfig(AppConfig):
         register_ticket_hook(incident_notifications)
         register_saved_view_list(SavedViewList(
             key="incidents.incident", label=_("incidents"), url_name="incidents:list",
-            filterset=IncidentFilterSet))
+            filterset=IncidentFilterSet, options={"sort": tuple(SORTS)}))
 
     @staticmethod
     def _watch_configuration() -> None:

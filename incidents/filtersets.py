@@ -21,6 +21,9 @@ QUEUES = {
     "at_risk": _("At risk (SLA)"),
     "recently_resolved": _("Recently resolved"),
 }
+# Sorts of the desk queues: the columns of their keyset. "Time to breach" lists the
+# incidents whose SLA clock runs, soonest due first (a paused clock has no due time).
+SORTS = {"priority": ("priority", "created_at", "id"), "breach": ("sla_due_at", "id")}
 
 
 class IncidentFilterSet(django_filters.FilterSet):

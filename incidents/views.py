@@ -36,7 +36,7 @@ from tickets.services import ticket_activity_for
 from . import escalation, selectors, services, similar
 from .bulk import BULK_LIMIT
 from .bulk_forms import BulkForm
-from .filtersets import QUEUES, IncidentFilterSet
+from .filtersets import QUEUES, SORTS, IncidentFilterSet
 from .forms import (
     AssignForm,
     EscalateForm,
@@ -136,10 +136,7 @@ def _compact(filterset: IncidentFilterSet, teams: list[tuple[int, str, bool]]) -
     form.fields["q"].widget.attrs["placeholder"] = _("Number, title or description")
 
 
-QUEUE_ORDER = ("priority", "created_at", "id")
-# Sorts of the desk queues: the columns of the keyset. "Time to breach" lists the
-# incidents whose SLA clock runs, soonest due first (a paused clock has no due time).
-SORTS = {"priority": QUEUE_ORDER, "breach": ("sla_due_at", "id")}
+QUEUE_ORDER = SORTS["priority"]
 
 
 def _page(items: QuerySet, after: str | None,

@@ -121,3 +121,18 @@ def test_the_api_shows_an_incident_s_timers(clock, always, desk, requester, agen
     stranger = UserFactory(username="stranger", roles=["requester"])
     api.force_authenticate(stranger)
     assert api.get(f"/api/v1/incidents/{incident.pk}/sla/").status_code == 404
+
+
+def test_a_saved_view_keeps_the_sort_and_refuses_an_unknown_one(db, agent):
+    import pytest
+
+    from desk.saved_views import saved_view_create
+    from itsm.errors import DomainError
+
+    view = saved_view_create(actor=agent, list_key="incidents.incident", name="Breaching",
+                             query="queue=open&sort=breach")
+    assert "sort=breach" in view.query
+    with pytest.raises(DomainError) as refused:
+        saved_view_create(actor=agent, list_key="incidents.incident", name="Odd",
+                          query="queue=open&sort=sideways")
+    assert "sort: sideways is not one of priority, breach" in refused.value.fields["query"][0]
