@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
         # Reviews and CIs both have a "status": keep the CIs' existing name.
         "ReviewStatusEnum": "incidents.models.ReviewStatus",
         "StatusEnum": "cmdb.models.CIStatus",
+        # SLA and licence metrics are both a "metric": keep the licences' existing name.
+        "SlaMetricEnum": "sla.models.Metric",
+        "MetricEnum": "cmdb.models.LicenceMetric",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
