@@ -46,7 +46,7 @@ class MetricCountsSerializer(CountsSerializer):
 
 
 class SummaryRowSerializer(CountsSerializer):
-    key = serializers.CharField(
+    key = serializers.IntegerField(
         allow_null=True, help_text="Agreement id, team id or priority (1–4); null for the "
                                    "overall row and for tickets without a team.")
     label = serializers.CharField()
@@ -73,7 +73,7 @@ def _counts(counts: reports.Counts) -> dict[str, Any]:
 
 
 def summary_row_data(row: reports.SummaryRow) -> dict[str, Any]:
-    return {"key": None if row.key is None else str(row.key), "label": row.label,
+    return {"key": row.key, "label": row.label,
             "kind": row.kind, **_counts(row.counts),
             "metrics": [{"metric": metric, "label": label, **_counts(counts)}
                         for metric, label, counts in row.metric_rows()]}

@@ -62,19 +62,15 @@ BREACH_OUTCOMES = {"missed": gettext_lazy("missed"), "open": gettext_lazy("still
 
 # --- Which timers count ----------------------------------------------------------------
 
-def _bounds(period: Period, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
-    return period.bounds(tz)
-
-
 def breached_in(period: Period, tz: dt.tzinfo) -> Q:
     """Missed or still open timers whose due time passed in the period."""
-    start, end = _bounds(period, tz)
+    start, end = period.bounds(tz)
     return Q(state__in=NOT_MET_STATES, breached_at__gte=start, breached_at__lt=end)
 
 
 def counted_in(period: Period, tz: dt.tzinfo) -> Q:
     """The timers whose outcome became known in the period (see the module docstring)."""
-    start, end = _bounds(period, tz)
+    start, end = period.bounds(tz)
     return Q(state=TimerState.MET, stopped_at__gte=start, stopped_at__lt=end) | breached_in(
         period, tz)
 
@@ -186,7 +182,7 @@ def sla_summary(*, period: Period, tz: dt.tzinfo | None = None) -> Summary:
     timers counted in ``period`` (days in ``tz``, the current time zone by default)."""
     tz = tz or timezone.get_current_timezone()
     start, end = (connection.ops.adapt_datetimefield_value(value)
-                  for value in _bounds(period, tz))
+                  for value in period.bounds(tz))
     params = [TimerState.MET, TimerState.MISSED, *OPEN_STATES, ticket_content_type().pk,
               TimerState.MET, start, end, *NOT_MET_STATES, start, end]
     with connection.cursor() as cursor:
@@ -373,6 +369,8 @@ def breach_rows(timers: Iterable[Timer], now: dt.datetime | None = None) -> list
             timer__in=timers, skipped=False, percent__lt=100)
             .order_by("percent").values_list("timer_id", "percent")):
         warnings.setdefault(timer_id, []).append(percent)
+    # A deleted ticket takes its breaches out of the list (the summary's join does too).
+    timers = [timer for timer in timers if timer.object_id in incidents]
     group_ids: dict[int, int | None] = {}
     for timer in timers:
         incident = incidents[timer.object_id]

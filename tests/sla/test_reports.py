@@ -462,6 +462,23 @@ def test_the_api_summary_is_a_fixed_number_of_queries(clock, always, desk, reque
     assert sizes[0][1] == sizes[1][1]
 
 
+def test_the_page_is_a_fixed_number_of_queries(clock, always, desk, requester, agent,
+                                               client):
+    make_agreement("Standard", always, first_response=None, resolution=60)
+    client.force_login(agent)
+    sizes = []
+    for _round in range(2):
+        _make_timers(6, requester, agent, clock)
+        client.get(PAGE)  # caches warm, as in a running process (permissions…)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(PAGE, MONDAY_QUERY)
+        sizes.append((response.context["summary"].overall.counts.total,
+                      len(response.context["breaches"]), len(queries)))
+    assert sizes[0][:2] == (6, 4) and sizes[1][:2] == (12, 8)
+    assert sizes[0][2] == sizes[1][2] == 8  # the user, summary, count, breaches, their
+    # tickets, group changes, warnings; the notification badge
+
+
 def test_the_schema_describes_both_endpoints(api):
     schema = api.get("/api/schema/", {"format": "json"}).json()
     assert "/api/v1/sla/reports/summary/" in schema["paths"]
