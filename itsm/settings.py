@@ -318,9 +318,9 @@ SPECTACULAR_SETTINGS = {
         # Reviews and CIs both have a "status": keep the CIs' existing name.
         "ReviewStatusEnum": "incidents.models.ReviewStatus",
         "StatusEnum": "cmdb.models.CIStatus",
-        # SLA timers: their metric, kind of agreement and state.
+        # SLA and licence metrics are both a "metric": keep the licences' existing name.
         "SlaMetricEnum": "sla.models.Metric",
-        "LicenceMetricEnum": "cmdb.models.LicenceMetric",
+        "MetricEnum": "cmdb.models.LicenceMetric",
         "AgreementKindEnum": "sla.models.AgreementKind",
         "TimerStateEnum": "sla.models.TimerState",
     },

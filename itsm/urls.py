@@ -8,6 +8,7 @@ from accounts import views as account_views
 from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
 from notifications.api import NotificationViewSet
+from sla import report_api as sla_report_api
 from tickets import views as ticket_views
 
 from . import health
@@ -31,9 +32,14 @@ urlpatterns = [
     path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
+    path("desk/sla/reports/", include("sla.report_urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
+    path("api/v1/sla/reports/summary/", sla_report_api.SlaReportSummaryView.as_view(),
+         name="sla-reports-summary"),
+    path("api/v1/sla/reports/breaches/", sla_report_api.SlaReportBreachesView.as_view(),
+         name="sla-reports-breaches"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("cmdb.api.urls")),
     path("api/v1/", include("incidents.api.urls")),
