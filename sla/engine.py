@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Min, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -497,24 +499,14 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
         timer.save(update_fields=["due_at", "next_check_at", "next_percent", "updated_at"])
         return
     top, top_at = reached[-1]
-    firings = []
-    for percent, at in reached:
-        try:
-            with transaction.atomic():
-                firings.append(Firing.objects.create(timer=timer, percent=percent,
-                                                     reached_at=at, skipped=percent != top))
-        except IntegrityError:  # fired already (another worker, a redelivered task)
-            continue
+    firings = _record(timer, reached, top)
     timer.warned_percent = top
     if top >= BREACH and timer.breached_at is None:
         timer.breached_at = top_at
     schedule(timer)
     timer.save(update_fields=["warned_percent", "breached_at", "due_at", "next_check_at",
                               "next_percent", "updated_at"])
-    live = list(Timer.objects.filter(content_type_id=timer.content_type_id,
-                                     object_id=timer.object_id, state__in=ACTIVE_TIMER_STATES))
-    model = ContentType.objects.get_for_id(timer.content_type_id).model_class()
-    _summarise(None, model, timer.object_id, live)
+    _summarise_in_database(timer)
     counts["skipped"] += sum(f.skipped for f in firings)
     fired = [f for f in firings if not f.skipped]
     counts["fired"] += len(fired)
@@ -526,6 +518,50 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
             firing.save(update_fields=["actions_due_at"])
             continue
         _act(firing, now)
+
+
+def _record(timer: Timer, reached: list[tuple[int, dt.datetime]], top: int) -> list[Firing]:
+    """The thresholds reached, written once each: a row another worker or an earlier
+    delivery wrote already is left alone and not acted on. On PostgreSQL one statement
+    (``ON CONFLICT DO NOTHING RETURNING``); elsewhere an insert per row in a savepoint."""
+    rows = [Firing(timer=timer, percent=percent, reached_at=at, skipped=percent != top)
+            for percent, at in reached]
+    if connection.vendor == "postgresql":
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {Firing._meta.db_table} (timer_id, percent, reached_at, "
+                "fired_at, skipped, outcome) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, '[]'::jsonb)"] * len(rows))
+                + " ON CONFLICT (timer_id, percent) DO NOTHING RETURNING id, percent",
+                [value for row in rows for value in (timer.pk, row.percent, row.reached_at,
+                                                     now, row.skipped)])
+            written = dict((percent, pk) for pk, percent in cursor.fetchall())
+        for row in rows:
+            row.pk, row.fired_at = written.get(row.percent), now
+        return [row for row in rows if row.pk is not None]
+    written = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:  # fired already (another worker, a redelivered task)
+            continue
+        written.append(row)
+    return written
+
+
+def _summarise_in_database(timer: Timer) -> None:
+    """``_summarise`` for a ticket whose other timers are not loaded: one UPDATE."""
+    live = Timer.objects.filter(content_type_id=timer.content_type_id,
+                                object_id=OuterRef("pk"), state__in=ACTIVE_TIMER_STATES)
+    earliest = live.filter(state=TimerState.RUNNING).order_by().values("object_id").annotate(
+        due=Min("due_at")).values("due")
+    highest = live.order_by().values("object_id").annotate(
+        warned=Max("warned_percent")).values("warned")
+    model = ContentType.objects.get_for_id(timer.content_type_id).model_class()
+    model.objects.filter(pk=timer.object_id).update(
+        sla_due_at=Subquery(earliest), sla_warned=Coalesce(Subquery(highest), 0))
 
 
 def _act(firing: Firing, now: dt.datetime) -> None:
