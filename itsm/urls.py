@@ -8,6 +8,7 @@ from accounts import views as account_views
 from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
 from notifications.api import NotificationViewSet
+from sla.api.views import AgreementViewSet, CalendarViewSet
 from tickets import views as ticket_views
 
 from . import health
@@ -18,6 +19,8 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("sla/calendars", CalendarViewSet, basename="sla-calendar")
+router.register("sla/agreements", AgreementViewSet, basename="sla-agreement")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -31,6 +34,7 @@ urlpatterns = [
     path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
+    path("desk/sla/", include("sla.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
