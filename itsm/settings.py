@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
         # Reviews and CIs both have a "status": keep the CIs' existing name.
         "ReviewStatusEnum": "incidents.models.ReviewStatus",
         "StatusEnum": "cmdb.models.CIStatus",
+        # Licences and SLA targets both have a "metric": keep the licences' existing name.
+        "MetricEnum": "cmdb.models.LicenceMetric",
+        "SlaMetricEnum": "sla.models.Metric",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
