@@ -695,7 +695,7 @@ def _conditions(agreement: Agreement, relations: Mapping[str, list[Any]] | None 
             return frozenset(obj.pk for obj in relations[key])
         if agreement.pk is None:
             return frozenset()
-        return frozenset(getattr(agreement, key).values_list("pk", flat=True))
+        return frozenset(obj.pk for obj in getattr(agreement, key).all())
 
     return {"priorities": frozenset(agreement.priorities or ()),
             "categories": ids("categories"), "services": ids("services"),
@@ -717,17 +717,19 @@ def _covers(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> bool:
 
 def _check_reachable(kind: str, changed: Agreement | None = None,
                      relations: Mapping[str, list[Any]] | None = None) -> None:
-    """Refuse an order of the active agreements of ``kind`` in which one can never match
-    because an earlier one covers every ticket it would."""
-    agreements = [a for a in Agreement.objects.filter(kind=kind, is_active=True)
-                  .prefetch_related(*AGREEMENT_RELATIONS)
-                  if changed is None or a.pk != changed.pk]
-    conditions = {a.pk: _conditions(a) for a in agreements}
+    """Refuse a change after which an active agreement of ``kind`` can never match
+    because an earlier one covers every ticket it would. Only shadowing the change
+    brings is refused, so definitions loaded some other way never block an edit."""
+    current = list(Agreement.objects.filter(kind=kind, is_active=True)
+                   .prefetch_related(*AGREEMENT_RELATIONS).order_by("order", "name"))
+    conditions: dict[Any, Mapping[str, Any]] = {a.pk: _conditions(a) for a in current}
+    after = [a for a in current if changed is None or a.pk != changed.pk]
+    after_conditions = dict(conditions)
     if changed is not None and changed.is_active and changed.kind == kind:
-        agreements.append(changed)
-        conditions[changed.pk] = _conditions(changed, relations)
-    agreements.sort(key=lambda a: (a.order, a.name))
-    _check_reachable_in(agreements, conditions)
+        after.append(changed)
+        after_conditions[changed.pk] = _conditions(changed, relations)
+    after.sort(key=lambda a: (a.order, a.name))
+    _check_reachable_in(after, after_conditions, before=(current, conditions))
 
 
 def _write_targets(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -874,7 +876,8 @@ def agreement_move(*, actor: Any, agreement: Agreement, direction: str) -> Agree
     if direction not in ("up", "down"):
         raise _refuse("direction", _("Move up or down."))
     siblings = list(Agreement.objects.select_for_update().filter(kind=agreement.kind)
-                    .order_by("order", "name"))
+                    .order_by("order", "name").prefetch_related(*AGREEMENT_RELATIONS))
+    original = list(siblings)
     index = next(i for i, a in enumerate(siblings) if a.pk == agreement.pk)
     other = index - 1 if direction == "up" else index + 1
     if not 0 <= other < len(siblings):
@@ -884,7 +887,9 @@ def agreement_move(*, actor: Any, agreement: Agreement, direction: str) -> Agree
     for position, item in enumerate(siblings, start=1):
         item.order = position * ORDER_STEP
     moved = siblings[other]
-    _check_reachable_in([a for a in siblings if a.is_active])
+    conditions = {a.pk: _conditions(a) for a in original if a.is_active}
+    _check_reachable_in([a for a in siblings if a.is_active], conditions,
+                        before=([a for a in original if a.is_active], conditions))
     for item in siblings:
         if item.order != before[item.pk]:
             Agreement.objects.filter(pk=item.pk).update(order=item.order)
@@ -895,15 +900,32 @@ def agreement_move(*, actor: Any, agreement: Agreement, direction: str) -> Agree
     return moved
 
 
-def _check_reachable_in(ordered: list[Agreement],
-                        conditions: Mapping[int, Mapping[str, Any]] | None = None) -> None:
-    """Active agreements in the order they are tried: refuse when one is shadowed."""
-    conditions = conditions or {a.pk: _conditions(a) for a in ordered}
+def _shadowed(ordered: list[Agreement], conditions: Mapping[Any, Mapping[str, Any]]
+              ) -> list[tuple[Agreement, Agreement]]:
+    """(agreement, the earlier one covering it) for each agreement that can never match."""
+    found = []
     for index, later in enumerate(ordered):
         for earlier in ordered[:index]:
             if _covers(conditions[earlier.pk], conditions[later.pk]):
-                message = _("%(later)s could never apply: %(earlier)s comes first among "
-                            "the active agreements of its kind and covers every ticket it "
-                            "would. Narrow the conditions of %(earlier)s, or order %(later)s "
-                            "before it.") % {"later": later.name, "earlier": earlier.name}
-                raise DomainError(message, code="never_matches", fields={"order": [message]})
+                found.append((later, earlier))
+                break
+    return found
+
+
+def _check_reachable_in(ordered: list[Agreement],
+                        conditions: Mapping[Any, Mapping[str, Any]] | None = None, *,
+                        before: tuple[list[Agreement], Mapping[Any, Mapping[str, Any]]]
+                        | None = None) -> None:
+    """Active agreements in the order they are tried: refuse when one is shadowed that
+    was not already (``before``: the order and conditions before the change)."""
+    conditions = conditions or {a.pk: _conditions(a) for a in ordered}
+    known = ({(later.pk, earlier.pk) for later, earlier in _shadowed(*before)}
+             if before is not None else set())
+    for later, earlier in _shadowed(ordered, conditions):
+        if later.pk is not None and (later.pk, earlier.pk) in known:
+            continue
+        message = _("%(later)s could never apply: %(earlier)s comes first among the active "
+                    "agreements of its kind and covers every ticket it would. Narrow the "
+                    "conditions of %(earlier)s, or order %(later)s before it.") % {
+            "later": later.name, "earlier": earlier.name}
+        raise DomainError(message, code="never_matches", fields={"order": [message]})

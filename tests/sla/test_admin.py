@@ -541,3 +541,15 @@ def test_agreements_move_with_htmx(client, manager, calendar):
                            {"direction": "down"}, headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200 and body.index("P2") < body.index("P1")
+
+
+def test_shadowing_that_was_already_there_does_not_block_other_edits(manager, calendar):
+    # Loaded without the services (a fixture, an old import): "Narrow" is shadowed.
+    everything = Agreement.objects.create(name="Everything", order=10)
+    Agreement.objects.create(name="Narrow", order=20, priorities=[1])
+    services.agreement_update(actor=manager, agreement=everything, description="Catch-all")
+    assert Agreement.objects.get(name="Everything").description == "Catch-all"
+    # A change that shadows another agreement is still refused.
+    services.agreement_create(actor=manager, name="P2", priorities=[2], order=5)
+    refused(lambda: services.agreement_update(actor=manager, agreement=everything, order=1),
+            "order")
