@@ -484,6 +484,8 @@ def test_the_preview_section_answers_htmx(client, agent, calendar):
     assert response.status_code == 200 and "<html" not in body
     assert "Mon 2026-07-06" in body and "Tue 2026-07-07" in body
     assert "Sat 2026-07-04" not in body
+    # London wall-clock time in summer (BST), not UTC (08:00).
+    assert "09:00 <span class=\"cell-sub\">BST</span>" in body and "08:00" not in body
 
 
 def agreement_post(calendar, **overrides):
