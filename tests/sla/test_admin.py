@@ -555,3 +555,24 @@ def test_shadowing_that_was_already_there_does_not_block_other_edits(manager, ca
     services.agreement_create(actor=manager, name="P2", priorities=[2], order=5)
     refused(lambda: services.agreement_update(actor=manager, agreement=everything, order=1),
             "order")
+
+
+def test_the_last_working_exception_of_a_calendar_without_a_week_stays(manager):
+    calendar = services.calendar_create(
+        actor=manager, name="Event", weekly={},
+        exceptions=[{"date": "2026-06-01", "reason": "Launch", "intervals": ["08:00-20:00"]}])
+    launch = calendar.exceptions.get()
+    refused(lambda: services.exception_remove(actor=manager, exception=launch), "exception")
+    refused(lambda: services.exception_set(actor=manager, calendar=calendar,
+                                           date="2026-06-01", reason="Cancelled"),
+            "intervals")
+    assert calendar.exceptions.get().intervals == [[480, 1200]]
+
+
+def test_deleting_a_calendar_in_use_from_the_desk_says_why(client, manager, calendar):
+    services.agreement_create(actor=manager, name="Gold",
+                              targets=[target(calendar=calendar.pk)])
+    client.force_login(manager)
+    response = client.post(reverse("sla:calendar_delete", args=[calendar.pk]), follow=True)
+    assert "used by the targets of Gold" in response.content.decode()
+    assert BusinessCalendar.objects.filter(pk=calendar.pk).exists()
