@@ -51,8 +51,7 @@ def agreements_by_kind() -> list[tuple[Any, list[Agreement]]]:
     agreements = (Agreement.objects.order_by("kind", "order", "name")
                   .prefetch_related("categories", "services", "assignment_groups",
                                     Prefetch("targets", Target.objects.select_related(
-                                        "calendar").order_by("metric")))
-                  .annotate(timer_count=Count("timers", distinct=True)))
+                                        "calendar").order_by("metric"))))
     grouped: dict[str, list[Agreement]] = {kind: [] for kind in AgreementKind.values}
     for agreement in agreements:
         grouped[agreement.kind].append(agreement)

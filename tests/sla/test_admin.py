@@ -576,3 +576,20 @@ def test_deleting_a_calendar_in_use_from_the_desk_says_why(client, manager, cale
     response = client.post(reverse("sla:calendar_delete", args=[calendar.pk]), follow=True)
     assert "used by the targets of Gold" in response.content.decode()
     assert BusinessCalendar.objects.filter(pk=calendar.pk).exists()
+
+
+def test_the_agreement_list_costs_the_same_for_more_agreements(
+        client, manager, calendar, django_assert_max_num_queries):
+    client.force_login(manager)
+    services.agreement_create(actor=manager, name="P1", priorities=[1],
+                              targets=[target(calendar=calendar.pk)])
+    client.get(reverse("sla:agreement_list"))  # warm the session and permission caches
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse("sla:agreement_list"))
+    baseline = len(few)  # now: the next request resets the connection's query log
+    for priority in (2, 3, 4):
+        services.agreement_create(actor=manager, name=f"P{priority}", priorities=[priority],
+                                  targets=[target(calendar=calendar.pk)])
+    with django_assert_max_num_queries(baseline):
+        page = client.get(reverse("sla:agreement_list"))
+    assert "P4" in page.content.decode()

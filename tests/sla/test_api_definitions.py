@@ -237,3 +237,28 @@ def test_the_schema_documents_the_endpoints(as_manager):
     assert "/api/v1/sla/calendars/{id}/preview/" in paths
     assert "/api/v1/sla/calendars/{id}/generate-holidays/" in paths
     assert "/api/v1/sla/agreements/{id}/move/" in paths
+
+
+def test_listing_costs_the_same_for_more_definitions(as_manager, calendar,
+                                                     django_assert_max_num_queries):
+    def create(priority):
+        response = as_manager.post(AGREEMENTS, {
+            "name": f"P{priority}", "priorities": [priority], "targets": [
+                {"metric": "resolution", "goal_minutes": 60, "calendar": calendar["id"]}]},
+            format="json")
+        assert response.status_code == 201
+
+    create(1)
+    as_manager.get(AGREEMENTS)
+    as_manager.get(CALENDARS)
+    with django_assert_max_num_queries(12) as few:
+        as_manager.get(AGREEMENTS)
+        as_manager.get(CALENDARS)
+    baseline = len(few)  # now: the next request resets the connection's query log
+    for priority in (2, 3, 4):
+        create(priority)
+    as_manager.post(CALENDARS, {"name": "Other", "weekly": OFFICE}, format="json")
+    with django_assert_max_num_queries(baseline):
+        agreements = as_manager.get(AGREEMENTS).json()
+        calendars = as_manager.get(CALENDARS).json()
+    assert len(agreements) == 4 and len(calendars) == 2
