@@ -14,7 +14,14 @@ from accounts.models import Team
 from itsm.errors import DomainError
 from itsm.forms import add_domain_error
 
-from .models import AgreementKind, BusinessCalendar, Metric, ThresholdAction, Weekday
+from .models import (
+    AgreementKind,
+    BusinessCalendar,
+    Metric,
+    ThresholdAction,
+    TicketType,
+    Weekday,
+)
 from .services import DAY_KEYS, reset_fields, state_tokens
 
 THRESHOLD_ROWS = 6  # threshold rows offered per target in the desk
@@ -127,6 +134,8 @@ class AgreementForm(forms.Form):
         help_text=_("Agreements of a kind are tried in this order; the first that matches "
                     "applies. Empty: last."))
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    ticket_type = forms.ChoiceField(label=_("Ticket type"), choices=TicketType.choices,
+                                    initial=TicketType.INCIDENT)
     priorities = forms.MultipleChoiceField(
         label=_("Priorities"), required=False, choices=PRIORITY_CHOICES,
         widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: any priority."))
@@ -147,7 +156,7 @@ class AgreementForm(forms.Form):
         label=_("Caller's departments"), required=False, max_length=1000,
         help_text=_("Separated by commas. Empty: any department."))
 
-    CONDITION_FIELDS = ("priorities", "categories", "services", "assignment_groups",
+    CONDITION_FIELDS = ("ticket_type", "priorities", "categories", "services", "assignment_groups",
                         "caller_vip", "caller_departments")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -167,6 +176,7 @@ class AgreementForm(forms.Form):
         vip = {"yes": True, "no": False}.get(data["caller_vip"])
         values = {
             "name": data["name"].strip(), "kind": data["kind"],
+            "ticket_type": data["ticket_type"],
             "counterpart": data["counterpart"].strip(), "description": data["description"],
             "is_active": data["is_active"],
             "priorities": [int(p) for p in data["priorities"]],
@@ -183,6 +193,7 @@ class AgreementForm(forms.Form):
     def initial_of(cls, agreement: Any) -> dict[str, Any]:
         return {
             "name": agreement.name, "kind": agreement.kind, "counterpart": agreement.counterpart,
+            "ticket_type": agreement.ticket_type,
             "description": agreement.description, "order": agreement.order,
             "is_active": agreement.is_active,
             "priorities": [str(p) for p in agreement.priorities or ()],
