@@ -179,7 +179,7 @@ def _exceptions(value: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                                                     f"{field}.intervals"),
                                     f"{field}.intervals")
         rows.append({"date": date, "reason": reason[:150], "intervals": intervals})
-    return rows
+    return sorted(rows, key=lambda row: row["date"])
 
 
 def _holidays(value: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

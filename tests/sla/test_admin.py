@@ -489,7 +489,8 @@ def test_the_preview_section_answers_htmx(client, agent, calendar):
 
 
 def agreement_post(calendar, **overrides):
-    data = {"name": "Gold", "kind": "sla", "ticket_type": "incident", "counterpart": "", "description": "", "order": "",
+    data = {"name": "Gold", "kind": "sla", "ticket_type": "incident", "counterpart": "",
+            "description": "", "order": "",
             "is_active": "on", "priorities": ["1"], "caller_vip": "", "caller_departments": "",
             "resolution-enabled": "on", "resolution-goal_minutes": "240",
             "resolution-calendar": str(calendar.pk),
