@@ -21,6 +21,10 @@ CMDB_EDIT = (
     "cmdb.delete_installation",
 )
 
+# SLA definitions and business calendars: the administrator (every permission) and the
+# service level manager. Incident managers work under the agreements, they do not set them.
+SLA_MANAGE = "sla.manage_sla"
+
 
 @dataclass(frozen=True)
 class Role:
@@ -40,6 +44,9 @@ ROLES: tuple[Role, ...] = (
          _("Owns the incident practice and major incidents."),
          (DESK, "audit.view_auditentry", "incidents.override_priority",
           "incidents.manage_major_incidents")),
+    Role("service_level_manager", "Service level manager",
+         _("Owns service levels: agreements, targets, thresholds and business calendars."),
+         (DESK, "audit.view_auditentry", SLA_MANAGE)),
     Role("problem_manager", "Problem manager",
          _("Owns problems, root cause and known errors."), (DESK, "audit.view_auditentry")),
     Role("change_manager", "Change manager",

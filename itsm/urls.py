@@ -9,6 +9,7 @@ from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
 from notifications.api import NotificationViewSet
 from sla import report_api as sla_report_api
+from sla.api.views import AgreementViewSet, CalendarViewSet
 from tickets import views as ticket_views
 
 from . import health
@@ -19,6 +20,8 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("sla/calendars", CalendarViewSet, basename="sla-calendar")
+router.register("sla/agreements", AgreementViewSet, basename="sla-agreement")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -33,6 +36,7 @@ urlpatterns = [
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
     path("desk/sla/reports/", include("sla.report_urls")),
+    path("desk/sla/", include("sla.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
