@@ -7,6 +7,11 @@ from rest_framework.routers import DefaultRouter
 from accounts import views as account_views
 from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
+from availability.api.views import (
+    MaintenanceWindowViewSet,
+    OutageViewSet,
+    ServiceAvailabilityViewSet,
+)
 from notifications.api import NotificationViewSet
 from tickets import views as ticket_views
 
@@ -18,6 +23,11 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("availability/outages", OutageViewSet, basename="availability-outage")
+router.register("availability/maintenance-windows", MaintenanceWindowViewSet,
+                basename="availability-maintenance-window")
+router.register("availability/services", ServiceAvailabilityViewSet,
+                basename="availability-service")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -31,6 +41,7 @@ urlpatterns = [
     path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
+    path("desk/availability/", include("availability.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
