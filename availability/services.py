@@ -272,6 +272,11 @@ def _target_value(value: Any) -> Decimal:
     return percent
 
 
+def percent_text(value: Decimal | None) -> str | None:
+    """``99.5`` for 99.500, ``100`` for 100.000."""
+    return None if value is None else f"{value.normalize():f}"
+
+
 @transaction.atomic
 @as_actor
 def availability_target_set(*, actor: Any, service: ConfigurationItem,
@@ -286,7 +291,7 @@ def availability_target_set(*, actor: Any, service: ConfigurationItem,
         if current is not None:
             current.delete()
             audit_record(action=AuditAction.UPDATE, target=service,
-                         changes={"availability_target": [audit_value(before), None]})
+                         changes={"availability_target": [percent_text(before), None]})
         return None
     percent = _target_value(target_percent)
     if current is None:
@@ -296,8 +301,8 @@ def availability_target_set(*, actor: Any, service: ConfigurationItem,
         current.save()
     if before != percent:
         audit_record(action=AuditAction.UPDATE, target=service,
-                     changes={"availability_target": [audit_value(before),
-                                                      audit_value(percent)]})
+                     changes={"availability_target": [percent_text(before),
+                                                      percent_text(percent)]})
     return current
 
 

@@ -4,13 +4,14 @@ template only includes it) and a duration filter."""
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.utils.translation import gettext as _
 
 from .. import selectors
-from ..services import MANAGE
+from ..services import MANAGE, percent_text
 
 register = template.Library()
 
@@ -48,3 +49,9 @@ def duration(value: datetime.timedelta | None) -> str:
         parts.append(_("%(h)d h") % {"h": hours})
     parts.append(_("%(m)02d min") % {"m": minutes} if parts else _("%(m)d min") % {"m": minutes})
     return " ".join(parts)
+
+
+@register.filter
+def percent(value: Decimal | None) -> str:
+    """A target without trailing zeros: ``99.5``, ``100``."""
+    return percent_text(value) or ""
