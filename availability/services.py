@@ -38,6 +38,7 @@ DESCRIPTION_MAX = 2000
 REASON_MAX = MaintenanceWindow._meta.get_field("reason").max_length
 # An outage that ends the instant it started (declared and resolved at once) still ends
 # after its start, as the table requires.
+TARGET_PLACES = Decimal("0.001")  # as the column stores it
 SMALLEST_OUTAGE = datetime.timedelta(microseconds=1)
 
 
@@ -269,7 +270,7 @@ def _target_value(value: Any) -> Decimal:
                 code="target_out_of_range")
     if percent.as_tuple().exponent < -3:  # type: ignore[operator]
         _refuse("target_percent", _("At most three decimal places."))
-    return percent
+    return percent.quantize(TARGET_PLACES)
 
 
 def percent_text(value: Decimal | None) -> str | None:
