@@ -11,6 +11,8 @@ from .models import MaintenanceWindow, Outage
 
 
 class OutageFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="description", lookup_expr="icontains",
+                                  label=_("Text in the description"))
     service = django_filters.NumberFilter(field_name="service_id", label=_("Service (CI id)"))
     ongoing = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull",
                                            label=_("Only ongoing (true) or ended (false)"))
@@ -26,6 +28,8 @@ class OutageFilterSet(django_filters.FilterSet):
 
 
 class MaintenanceWindowFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="reason", lookup_expr="icontains",
+                                  label=_("Text in the reason"))
     service = django_filters.NumberFilter(field_name="service_id", label=_("Service (CI id)"))
     upcoming = django_filters.BooleanFilter(method="filter_upcoming",
                                             label=_("Only windows not over yet (true)"))

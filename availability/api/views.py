@@ -161,7 +161,8 @@ class ServiceAvailabilityViewSet(viewsets.GenericViewSet):
         return Response(MonthAvailabilitySerializer(
             [month_data(row.service, row.month) for row in rows], many=True).data)
 
-    @extend_schema(parameters=[OpenApiParameter("months", int, description="How many "
+    @extend_schema(operation_id="v1_availability_services_months",
+                   parameters=[OpenApiParameter("months", int, description="How many "
                                                 "months, newest first (default 6)")],
                    responses=MonthAvailabilitySerializer(many=True))
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
