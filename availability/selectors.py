@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from types import EllipsisType
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
@@ -80,8 +81,10 @@ def target_of(service: ConfigurationItem) -> Decimal | None:
 
 
 def service_months(service: ConfigurationItem, *, now: datetime.datetime | None = None,
-                   count: int = MONTHS_ON_SERVICE_PAGE) -> list[MonthFigures]:
-    """This month (to date) and the ``count - 1`` before it, newest first."""
+                   count: int = MONTHS_ON_SERVICE_PAGE,
+                   target: Decimal | EllipsisType | None = ...) -> list[MonthFigures]:
+    """This month (to date) and the ``count - 1`` before it, newest first (``target``:
+    the service's, if the caller has read it already)."""
     now = now or timezone.now()
     months = calculations.previous_months(*current_month(now), count)
     start = month_bounds(*months[-1])[0]
@@ -91,7 +94,8 @@ def service_months(service: ConfigurationItem, *, now: datetime.datetime | None 
     windows = list(_overlapping(MaintenanceWindow.objects.filter(service=service),
                                 "starts_at", "ends_at", start, end)
                    .values_list("starts_at", "ends_at"))
-    target = target_of(service)
+    if target is ...:
+        target = target_of(service)
     return [_month(year, month, outages, windows, target, now) for year, month in months]
 
 

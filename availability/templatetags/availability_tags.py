@@ -20,10 +20,11 @@ register = template.Library()
 def service_availability(context: template.Context, ci: Any) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None)
+    target = selectors.target_of(ci)
     return {
         "ci": ci,
-        "months": selectors.service_months(ci),
-        "target": selectors.target_of(ci),
+        "months": selectors.service_months(ci, target=target),
+        "target": target,
         "outages": selectors.service_outages(ci),
         "maintenance": selectors.upcoming_maintenance(ci),
         "can_manage": bool(user is not None and user.has_perm(MANAGE)),

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -67,6 +69,26 @@ def test_service_page_shows_months_against_target_outages_and_maintenance(
     assert reverse("incidents:detail", args=[email_incident.number]) in section
     assert "Patch the mail cluster" in section
     assert reverse("availability:outage_create", args=[email_service.pk]) in section
+    assert "csrfmiddlewaretoken" in section  # the End and Remove buttons can post
+
+
+def test_the_section_costs_the_same_queries_however_many_outages(
+        frozen, manager_client, asset_manager, email_service):
+    def record(count, day):
+        for number in range(count):
+            services.outage_record(actor=asset_manager, service=email_service,
+                                   started_at=moment(day, number),
+                                   ended_at=moment(day, number) + datetime.timedelta(minutes=5))
+
+    record(2, 1)
+    page(manager_client, email_service)
+    with CaptureQueriesContext(connection) as few:
+        page(manager_client, email_service)
+    record(8, 2)
+    with CaptureQueriesContext(connection) as more:
+        body = page(manager_client, email_service).content.decode()
+    assert body.count('href="/desk/availability/outages/') == 10  # an Edit link each
+    assert len(more.captured_queries) == len(few.captured_queries)
 
 
 def test_readers_without_the_cmdb_permission_see_figures_but_no_forms(
