@@ -35,6 +35,11 @@ class MonthFigures:
         return self.figures.meets(self.target)
 
     @property
+    def first_day(self) -> datetime.date:
+        """For showing the month: a date, so no reader's time zone shifts it."""
+        return datetime.date(self.year, self.month, 1)
+
+    @property
     def key(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 

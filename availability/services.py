@@ -59,7 +59,8 @@ def _locked_service(service: Any) -> ConfigurationItem:
     the overlap check cannot race."""
     if not isinstance(service, ConfigurationItem):
         _refuse("service", _("Choose a business service."))
-    locked = (ConfigurationItem.objects.select_for_update().select_related("ci_class")
+    locked = (ConfigurationItem.objects.select_for_update(of=("self",))
+              .select_related("ci_class")
               .filter(pk=service.pk).first())
     if locked is None:
         _refuse("service", _("This service no longer exists."))
@@ -185,8 +186,8 @@ def outage_delete(*, actor: Any, outage: Outage) -> None:
     """Remove an outage recorded by mistake. One from a major incident stays (correct
     its times instead): the incident is the record of what happened."""
     require_permission(actor, MANAGE)
-    outage = Outage.objects.select_for_update().select_related("source_incident").get(
-        pk=outage.pk)
+    outage = Outage.objects.select_for_update(of=("self",)).select_related(
+        "source_incident").get(pk=outage.pk)
     if outage.source_incident_id is not None:
         _refuse("source_incident", _("This outage comes from %(number)s: correct its times "
                                      "instead of removing it.") % {

@@ -5,6 +5,7 @@ CMDB page (``availability_tags.service_availability``); these forms return there
 from __future__ import annotations
 
 import csv
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,7 +57,7 @@ class ReportView(DeskAccessMixin, View):
         key = f"{year:04d}-{month:02d}"
         return render(request, "availability/report.html", {
             "form": form, "rows": selectors.month_report(year, month), "month_key": key,
-            "month_start": selectors.month_bounds(year, month)[0],
+            "month_first_day": datetime.date(year, month, 1),
         }, status=200 if form.is_valid() else 400)
 
 

@@ -251,3 +251,16 @@ def test_report_needs_desk_access(client, requester):
     client.force_login(requester)
     assert client.get(reverse("availability:report")).status_code == 403
     assert client.get(reverse("availability:report_export")).status_code == 403
+
+
+def test_months_are_named_alike_for_readers_in_other_time_zones(frozen, client, agent,
+                                                                email_service):
+    agent.profile.time_zone = "America/New_York"
+    agent.profile.save()
+    client.force_login(agent)
+    body = page(client, email_service).content.decode()
+    section = body[body.index('id="availability"'):]
+    assert "November 2026" in section and "June 2026" in section
+    assert "May 2026" not in section
+    report = client.get(reverse("availability:report"), {"month": "2026-10"}).content.decode()
+    assert "Service availability, October 2026" in report
