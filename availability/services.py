@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 from django.utils import timezone
@@ -42,7 +42,7 @@ TARGET_PLACES = Decimal("0.001")  # as the column stores it
 SMALLEST_OUTAGE = datetime.timedelta(microseconds=1)
 
 
-def _refuse(field: str, message: str, code: str | None = None) -> None:
+def _refuse(field: str, message: str, code: str | None = None) -> NoReturn:
     raise DomainError(message, code=code, fields={field: [message]})
 
 
