@@ -134,6 +134,8 @@ def incident_declare_major(*, actor: Any, incident: Incident, manager: Any,
     changes = diff(before, snapshot(incident, before))
     audit_record(action=AuditAction.UPDATE, target=incident, changes=changes,
                  message=_("Declared a major incident: %(reason)s") % {"reason": text})
+    # Fields changed outside the ticket services: tell the observers (service outages).
+    tickets.ticket_event("updated", incident, {"changes": changes})
     _entry(incident, _("Declared a major incident. We are treating it with the highest "
                        "priority and will post regular updates."))
     _entry(incident, _("Major incident declared. Manager: %(manager)s. Why: %(reason)s") % {
@@ -178,9 +180,10 @@ def incident_stand_down(*, actor: Any, incident: Incident, reason: str) -> Incid
     incident.major_declared_at = None
     incident.save(update_fields=["is_major", "major_manager", "major_declared_at",
                                  "updated_at"])
-    audit_record(action=AuditAction.UPDATE, target=incident,
-                 changes=diff(before, snapshot(incident, before)),
+    changes = diff(before, snapshot(incident, before))
+    audit_record(action=AuditAction.UPDATE, target=incident, changes=changes,
                  message=_("Stood down as a major incident: %(reason)s") % {"reason": text})
+    tickets.ticket_event("updated", incident, {"changes": changes})
     _entry(incident, _("No longer handled as a major incident."))
     _entry(incident, _("Major incident stood down. Why: %(reason)s") % {"reason": text},
            kind=ActivityKind.WORK_NOTE, public=False)

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "incidents",
     "notifications",
     "sla",
+    "availability",
     "desk",
     "portal",
     "demo",

@@ -7,6 +7,11 @@ from rest_framework.routers import DefaultRouter
 from accounts import views as account_views
 from accounts.api.views import ApiTokenViewSet, TeamViewSet, UserViewSet
 from audit.api import AuditEntryViewSet
+from availability.api.views import (
+    MaintenanceWindowViewSet,
+    OutageViewSet,
+    ServiceAvailabilityViewSet,
+)
 from notifications.api import NotificationViewSet
 from sla import report_api as sla_report_api
 from sla.api.views import AgreementViewSet, CalendarViewSet
@@ -22,6 +27,11 @@ router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("sla/calendars", CalendarViewSet, basename="sla-calendar")
 router.register("sla/agreements", AgreementViewSet, basename="sla-agreement")
+router.register("availability/outages", OutageViewSet, basename="availability-outage")
+router.register("availability/maintenance-windows", MaintenanceWindowViewSet,
+                basename="availability-maintenance-window")
+router.register("availability/services", ServiceAvailabilityViewSet,
+                basename="availability-service")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -37,6 +47,7 @@ urlpatterns = [
     path("desk/incidents/", include("incidents.urls")),
     path("desk/sla/reports/", include("sla.report_urls")),
     path("desk/sla/", include("sla.urls")),
+    path("desk/availability/", include("availability.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
