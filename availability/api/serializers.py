@@ -63,7 +63,7 @@ class MaintenanceWindowUpdateSerializer(serializers.ModelSerializer):
         fields = ["starts_at", "ends_at", "reason"]
 
 
-class TargetSerializer(serializers.Serializer):
+class AvailabilityTargetSerializer(serializers.Serializer):
     target_percent = serializers.CharField(
         allow_null=True, allow_blank=True,
         help_text="Percent of agreed time, above 0 and at most 100 (e.g. \"99.5\"); null "

@@ -24,13 +24,13 @@ from ..calculations import parse_month
 from ..filtersets import MaintenanceWindowFilterSet, OutageFilterSet
 from ..models import MaintenanceWindow, Outage
 from .serializers import (
+    AvailabilityTargetSerializer,
     MaintenanceWindowSerializer,
     MaintenanceWindowUpdateSerializer,
     MonthAvailabilitySerializer,
     OutageEndSerializer,
     OutageSerializer,
     OutageUpdateSerializer,
-    TargetSerializer,
     month_data,
 )
 
@@ -172,13 +172,13 @@ class ServiceAvailabilityViewSet(viewsets.GenericViewSet):
         return Response(MonthAvailabilitySerializer(
             [month_data(service, month) for month in months], many=True).data)
 
-    @extend_schema(request=TargetSerializer, responses=TargetSerializer)
+    @extend_schema(request=AvailabilityTargetSerializer, responses=AvailabilityTargetSerializer)
     @action(detail=True, methods=["put"])
     def target(self, request: Request, pk: str | None = None) -> Response:
         """Set the service's availability target (`null` removes it;
         `400 target_out_of_range` outside (0, 100])."""
         service = get_object_or_404(self.get_queryset(), pk=pk)
-        serializer = TargetSerializer(data=request.data)
+        serializer = AvailabilityTargetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         target = services.availability_target_set(
             actor=request.user, service=service,
