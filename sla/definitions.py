@@ -42,6 +42,7 @@ class PlannedTarget:
     goal_seconds: int
     calendar_id: int
     calendar_name: str
+    start_on: frozenset[str]
     pause_on: frozenset[str]
     stop_on: frozenset[str]
     cancel_on: frozenset[str]
@@ -132,6 +133,7 @@ def _plan_agreements() -> Plan:
             targets[target.metric] = PlannedTarget(
                 id=target.pk, metric=target.metric, goal_seconds=target.goal_minutes * 60,
                 calendar_id=target.calendar_id, calendar_name=target.calendar.name,
+                start_on=frozenset(target.start_on or ()),
                 pause_on=frozenset(target.pause_on or ()),
                 stop_on=frozenset(target.stop_on or DEFAULT_STOP_ON[target.metric]),
                 cancel_on=frozenset(target.cancel_on or DEFAULT_CANCEL_ON),

@@ -296,6 +296,10 @@ class _Reconcile:
                 self.reopen(last)
                 return last
             return None  # measured already
+        if target.start_on and not self.tokens & target.start_on:
+            return None  # its start condition has not been reached yet
+        if target.start_on and not history:
+            return self.start(target, agreement, why, started_at=self.at)
         if any(t.state == TimerState.CANCELLED for t in history) and self.event != "created":
             # A target applies again after none did: the clock from the ticket's start,
             # with the pauses the last timer knew.
@@ -393,6 +397,10 @@ def timers_backfill(ticket: Any, now: dt.datetime | None = None) -> list[Timer]:
                           metric=target.metric, started_at=ticket.created_at,
                           goal_seconds=target.goal_seconds, calendar_id=target.calendar_id,
                           reason=why[:300])
+            if target.start_on and not tokens & target.start_on:
+                continue  # not started: its start state is not the ticket's now
+            if target.start_on:
+                timer.started_at = max(ticket.updated_at, ticket.created_at)
             responded = (getattr(ticket, "first_response_at", None)
                          or getattr(ticket, "acknowledged_at", None))
             stop = responded if target.metric == Metric.FIRST_RESPONSE else None

@@ -211,6 +211,10 @@ class TargetForm(forms.Form):
                                       min_value=1)
     calendar = forms.ModelChoiceField(label=_("Calendar"), required=False,
                                       queryset=BusinessCalendar.objects.order_by("name"))
+    start_on = forms.MultipleChoiceField(
+        label=_("Start when"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: when the ticket is opened (next update: at the caller's "
+                    "reply)."))
     pause_on = forms.MultipleChoiceField(label=_("Pause while"), required=False,
                                          widget=forms.CheckboxSelectMultiple)
     stop_on = forms.MultipleChoiceField(
@@ -226,7 +230,7 @@ class TargetForm(forms.Form):
         super().__init__(*args, prefix=metric, **kwargs)
         self.metric = Metric(metric)
         tokens = state_tokens()
-        for name in ("pause_on", "stop_on", "cancel_on"):
+        for name in ("start_on", "pause_on", "stop_on", "cancel_on"):
             self.fields[name].choices = tokens
         self.fields["reset_on"].choices = reset_fields()
         self.thresholds: list[ThresholdForm] = []
@@ -243,7 +247,8 @@ class TargetForm(forms.Form):
     @classmethod
     def initial_of(cls, target: Any) -> dict[str, Any]:
         return {"enabled": True, "goal_minutes": target.goal_minutes,
-                "calendar": target.calendar_id, "pause_on": target.pause_on,
+                "calendar": target.calendar_id, "start_on": target.start_on,
+                "pause_on": target.pause_on,
                 "stop_on": target.stop_on, "cancel_on": target.cancel_on,
                 "reset_on": target.reset_on}
 

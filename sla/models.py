@@ -213,6 +213,9 @@ class Target(models.Model):
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT,
                                  related_name="targets", verbose_name=_("calendar"))
     # Conditions: states, or "state:hold reason" (e.g. "on_hold:awaiting_caller").
+    # start_on empty: the clock starts when the ticket is opened (next update: at the
+    # caller's reply); else when the ticket first reaches one of these states.
+    start_on = models.JSONField(_("start when"), default=list, blank=True)
     pause_on = models.JSONField(_("pause while"), default=default_pause_on, blank=True)
     stop_on = models.JSONField(_("stop when"), default=list, blank=True)
     cancel_on = models.JSONField(_("cancel when"), default=list, blank=True)
@@ -299,8 +302,8 @@ class Timer(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
     next_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     warned_percent = models.PositiveSmallIntegerField(default=0)  # highest fired so far
-    breached_at = models.DateTimeField(_("breached"), null=True, blank=True)
-    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("breached"), null=True, blank=True, db_index=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True, db_index=True)
     # "state" (the ticket reached a stop state: reopening resumes the timer) or
     # "response" (the reply that met first response or next update).
     stop_cause = models.CharField(max_length=10, blank=True)

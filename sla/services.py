@@ -67,8 +67,8 @@ CALENDAR_FIELDS = ("name", "description", "time_zone", "holiday_country",
 AGREEMENT_FIELDS = ("name", "kind", "description", "order", "is_active", "ticket_type",
                     "priorities", "caller_vip", "caller_departments", "counterpart")
 AGREEMENT_RELATIONS = ("categories", "services", "assignment_groups")
-TARGET_FIELDS = ("metric", "goal_minutes", "calendar", "pause_on", "stop_on", "cancel_on",
-                 "reset_on", "thresholds")
+TARGET_FIELDS = ("metric", "goal_minutes", "calendar", "start_on", "pause_on", "stop_on",
+                 "cancel_on", "reset_on", "thresholds")
 THRESHOLD_FIELDS = ("percent", "actions", "reassign_to", "working_hours_only")
 DEFAULT_THRESHOLDS = (50, 75, 90, 100)
 PRIORITIES = (1, 2, 3, 4)
@@ -611,10 +611,11 @@ def _targets(value: Iterable[Mapping[str, Any]], ticket_type: str) -> list[dict[
         if calendar is None:
             raise _refuse(f"{name}.calendar", _("Choose the calendar it is measured in."))
         conditions = {}
-        for key in ("pause_on", "stop_on", "cancel_on"):
+        for key in ("start_on", "pause_on", "stop_on", "cancel_on"):
             conditions[key] = (_tokens(row[key], f"{name}.{key}", allowed) if key in row
                                else list(Target._meta.get_field(key).get_default()))
-        for first, second in (("pause_on", "stop_on"), ("pause_on", "cancel_on"),
+        for first, second in (("start_on", "stop_on"), ("start_on", "cancel_on"),
+                              ("pause_on", "stop_on"), ("pause_on", "cancel_on"),
                               ("stop_on", "cancel_on")):
             both = set(conditions[first]) & set(conditions[second])
             if both:
@@ -751,7 +752,7 @@ def _write_targets(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str
         target = existing.get(row["metric"]) or Target(agreement=agreement,
                                                        metric=row["metric"])
         before = _target_label(target) if target.pk else None
-        for key in ("goal_minutes", "calendar", "pause_on", "stop_on", "cancel_on",
+        for key in ("goal_minutes", "calendar", "start_on", "pause_on", "stop_on", "cancel_on",
                     "reset_on"):
             setattr(target, key, row[key])
         target.save()
@@ -767,8 +768,8 @@ def _write_targets(agreement: Agreement, rows: list[dict[str, Any]]) -> dict[str
 def _target_label(target: Target) -> dict[str, Any]:
     return audit_value({
         "goal_minutes": target.goal_minutes, "calendar": target.calendar,
-        "pause_on": target.pause_on, "stop_on": target.stop_on, "cancel_on": target.cancel_on,
-        "reset_on": target.reset_on,
+        "start_on": target.start_on, "pause_on": target.pause_on, "stop_on": target.stop_on,
+        "cancel_on": target.cancel_on, "reset_on": target.reset_on,
         "thresholds": [{"percent": t.percent, "actions": t.actions,
                         "reassign_to": t.reassign_to_id,
                         "working_hours_only": t.working_hours_only}

@@ -393,7 +393,7 @@ class AgreementFormView(DeskAccessMixin, View):
                 "goal_minutes": target_form.cleaned_data["goal_minutes"],
                 "calendar": target_form.cleaned_data["calendar"],
                 **{key: target_form.cleaned_data[key]
-                   for key in ("pause_on", "stop_on", "cancel_on", "reset_on")},
+                   for key in ("start_on", "pause_on", "stop_on", "cancel_on", "reset_on")},
                 "thresholds": [t.values() for t in filled] or None,
             } for target_form, filled in sent]
             try:

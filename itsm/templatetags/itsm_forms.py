@@ -3,7 +3,7 @@ input, help text, errors), written in Python: an included template per field was
 the time of pages with a dozen fields, such as the incident queue's filter bar and bulk
 form (bench/incidents.py)."""
 
-from django import template
+from django import forms, template
 from django.forms import BoundField
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -32,7 +32,8 @@ def form_field(field: BoundField) -> SafeString:
     by id."""
     key = conditional_escape(field.id_for_label)
     errors = field.errors
-    checkbox = getattr(field.field.widget, "input_type", None) == "checkbox"
+    # A single checkbox (a list of them, CheckboxSelectMultiple, is labelled above).
+    checkbox = isinstance(field.field.widget, forms.CheckboxInput)
     classes = "field" + (" field-invalid" if errors else "") + (
         " field-checkbox" if checkbox else "")
     label = conditional_escape(field.label)

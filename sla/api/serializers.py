@@ -127,6 +127,10 @@ class TargetSerializer(serializers.Serializer):
     metric = serializers.ChoiceField(choices=Metric.choices)
     goal_minutes = serializers.IntegerField(help_text="Business minutes of the calendar.")
     calendar = serializers.IntegerField(help_text="Business calendar id.")
+    start_on = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="States (or on_hold:<reason>) that start the timer. Default (empty): "
+                  "when the ticket is opened (next update: at the caller's reply).")
     pause_on = serializers.ListField(
         child=serializers.CharField(), required=False,
         help_text="States (or on_hold:<reason>) that pause the timer. Default: "
@@ -185,8 +189,8 @@ class AgreementSerializer(serializers.Serializer):
             "caller_departments": instance.caller_departments,
             "targets": [{
                 "metric": t.metric, "goal_minutes": t.goal_minutes, "calendar": t.calendar_id,
-                "pause_on": t.pause_on, "stop_on": t.stop_on, "cancel_on": t.cancel_on,
-                "reset_on": t.reset_on,
+                "start_on": t.start_on, "pause_on": t.pause_on, "stop_on": t.stop_on,
+                "cancel_on": t.cancel_on, "reset_on": t.reset_on,
                 "thresholds": [{"percent": h.percent, "actions": h.actions,
                                 "reassign_to": h.reassign_to_id,
                                 "working_hours_only": h.working_hours_only}

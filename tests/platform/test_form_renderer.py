@@ -98,3 +98,13 @@ def test_a_checkbox_comes_before_its_label_and_a_valid_field_has_no_error_marks(
     assert html.index("<input") < html.index('<label for="id_flag">Flag</label>')
     assert "aria-invalid" not in html and "field-error" not in html
     assert "required" not in html.split("<input", 1)[0]
+
+
+def test_a_list_of_checkboxes_is_labelled_above_like_any_field():
+    class Pick(forms.Form):
+        roles = forms.MultipleChoiceField(choices=[("a", "A"), ("b", "B")],
+                                          widget=forms.CheckboxSelectMultiple)
+
+    html = render_field(Pick(), "roles")
+    assert '<div class="field">' in html and "field-checkbox" not in html
+    assert html.index("<label") < html.index('type="checkbox"')

@@ -261,6 +261,8 @@ def refs(db):
     ({"targets": [target(pause_on=["sleeping"])]}, "targets.0.pause_on"),
     ({"targets": [target(pause_on=["resolved"], stop_on=["resolved"])]}, "targets.0.stop_on"),
     ({"targets": [target(reset_on=["colour"])]}, "targets.0.reset_on"),
+    ({"targets": [target(start_on=["sometime"])]}, "targets.0.start_on"),
+    ({"targets": [target(start_on=["resolved"], stop_on=["resolved"])]}, "targets.0.stop_on"),
     ({"targets": [target(thresholds=[{"percent": 0}])]}, "targets.0.thresholds.0.percent"),
     ({"targets": [target(thresholds=[{"percent": 101}])]}, "targets.0.thresholds.0.percent"),
     ({"targets": [target(thresholds=[{"percent": 50}, {"percent": 50}])]},

@@ -251,3 +251,20 @@ def test_backfill_measures_existing_incidents_once(clock, always, desk, requeste
     assert timer(done, Metric.RESOLUTION).state == TimerState.MISSED
     call_command("sla_backfill", "--all", stdout=io.StringIO())  # nothing twice
     assert len(timers_of(open_one)) == 2
+
+
+def test_a_start_condition_starts_the_clock_when_the_ticket_reaches_it(
+        clock, always, desk, requester, agent):
+    from sla.models import Target
+
+    agreement = make_agreement("Network OLA", always, kind=AgreementKind.OLA,
+                               first_response=None, resolution=120)
+    Target.objects.filter(agreement=agreement).update(start_on=["in_progress"])
+    incident = services.incident_create(actor=requester, title="Waits in the queue")
+    assert [t for t in timers_of(incident) if t.kind == AgreementKind.OLA] == []
+    clock.shift(45 * MIN)
+    services.incident_transition(actor=agent, incident=incident,
+                                 to_state=IncidentState.IN_PROGRESS)
+    started = timer(incident, Metric.RESOLUTION, kind=AgreementKind.OLA)
+    assert started.started_at == MONDAY_9 + 45 * MIN
+    assert started.due_at == MONDAY_9 + (45 + 120) * MIN
