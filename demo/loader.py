@@ -19,6 +19,7 @@ from django.db import transaction
 from accounts import services as accounts
 from accounts.models import Team, TeamMembership
 from audit.context import acting_as_system
+from demo.availability_demo import load_availability
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
 from demo.escalation_demo import load_escalations
@@ -195,6 +196,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("saved views", load_saved_views),
     ("escalations and notifications", load_escalations),
     ("service levels", load_service_levels),
+    ("service availability", load_availability),
 )
 
 

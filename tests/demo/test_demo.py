@@ -270,3 +270,12 @@ def test_demo_shows_tickets_in_every_sla_condition():
     at_risk = Incident.objects.filter(sla_warned__gt=0, state__in=["new", "assigned",
                                                                    "in_progress", "on_hold"])
     assert at_risk.exists()
+
+
+def test_demo_shows_service_availability():
+    from availability.models import AvailabilityTarget, MaintenanceWindow, Outage
+
+    assert AvailabilityTarget.objects.count() == 6
+    assert Outage.objects.filter(source_incident__isnull=False).exists()  # from a major one
+    assert Outage.objects.filter(source_incident__isnull=True).count() == 3
+    assert MaintenanceWindow.objects.filter(starts_at__gt=timezone.now()).exists()
