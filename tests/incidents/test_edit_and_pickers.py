@@ -237,7 +237,10 @@ def test_requesters_cannot_edit(client, requester, incident):
 
 # --- Pickers: lookups -----------------------------------------------------------------
 
-def test_the_people_lookup_suggests_by_name_username_or_email(agent_client, caller):
+def test_the_people_lookup_suggests_by_name_username_or_email(agent_client, agent, caller):
+    # Fixed names: a random one ("Pamela") would match "amel" and make two suggestions.
+    agent.first_name, agent.last_name = "Desk", "Agent"
+    agent.save()
     caller.profile.department = "Finance"
     caller.profile.location = "London HQ"
     caller.profile.save()
