@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -35,11 +36,30 @@ def config_version(name: str) -> str:
     return _version(name)
 
 
+_pinned = threading.local()
+
+
+@contextmanager
+def versions_pinned() -> Iterator[None]:
+    """Inside, each name's version token is read from the shared cache once: a batch of
+    work (the SLA tick) sees one configuration and does not ask the cache per item."""
+    _pinned.versions = {}
+    try:
+        yield
+    finally:
+        del _pinned.versions
+
+
 def _version(name: str) -> str:
+    pinned = getattr(_pinned, "versions", None)
+    if pinned is not None and name in pinned:
+        return pinned[name]
     version = cache.get(_key(name))
     if version is None:
         cache.add(_key(name), uuid.uuid4().hex, None)
         version = cache.get(_key(name))
+    if pinned is not None:
+        pinned[name] = version
     return version
 
 

@@ -50,8 +50,10 @@ def threshold_actions_run(firing: Firing, threshold: PlannedThreshold) -> list[d
     from incidents.models import OPEN_STATES
     from notifications.services import notify
 
+    if not threshold.actions:
+        return []
     incident = _incident(firing)
-    if incident is None or not threshold.actions:
+    if incident is None:
         return []
     subject, body = _message(firing, incident)
     url = reverse("incidents:detail", kwargs={"key": incident.number})

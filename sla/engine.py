@@ -38,6 +38,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from itsm.config_cache import versions_pinned
+
 from .calendar import NoWorkingTime, deadline, elapsed, is_working, next_working_instant
 from .definitions import BREACH, PlannedAgreement, PlannedTarget, agreements, calendar_spec
 from .definitions import planned_target as planned_target_of
@@ -53,7 +55,9 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-TICK_BATCH = 500
+# Timers claimed per transaction: small enough that a burst of breaches commits (and
+# shows) batch by batch while another worker takes the next one (bench/sla.py).
+TICK_BATCH = 100
 STOPPED_STATES = (TimerState.MET, TimerState.MISSED)
 
 
@@ -468,7 +472,7 @@ def timers_tick(now: dt.datetime | None = None, batch: int = TICK_BATCH) -> dict
     now = now or timezone.now()
     counts = {"checked": 0, "fired": 0, "skipped": 0, "actions": 0}
     while True:
-        with transaction.atomic():
+        with transaction.atomic(), versions_pinned():
             due = list(Timer.objects.filter(next_check_at__lte=now, state=TimerState.RUNNING)
                        .order_by("next_check_at")
                        .select_for_update(skip_locked=True)[:batch])
@@ -478,7 +482,7 @@ def timers_tick(now: dt.datetime | None = None, batch: int = TICK_BATCH) -> dict
         if len(due) < batch:
             break
     while True:
-        with transaction.atomic():
+        with transaction.atomic(), versions_pinned():
             waiting = list(Firing.objects.filter(actions_due_at__lte=now,
                                                  actions_done_at__isnull=True)
                            .select_related("timer").order_by("actions_due_at")
@@ -507,7 +511,7 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
         timer.save(update_fields=["due_at", "next_check_at", "next_percent", "updated_at"])
         return
     top, top_at = reached[-1]
-    firings = _record(timer, reached, top)
+    firings = _record(timer, reached, top, target, now)
     timer.warned_percent = top
     if top >= BREACH and timer.breached_at is None:
         timer.breached_at = top_at
@@ -519,6 +523,8 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
     fired = [f for f in firings if not f.skipped]
     counts["fired"] += len(fired)
     for firing in fired:
+        if firing.actions_done_at is not None:
+            continue  # a threshold without actions: recorded, nothing to run
         threshold = target.threshold(firing.percent) if target else None
         spec = calendar_spec(timer.calendar_id)
         if threshold is not None and threshold.working_hours_only and not is_working(spec, now):
@@ -528,25 +534,34 @@ def _check(timer: Timer, now: dt.datetime, counts: dict[str, int]) -> None:
         _act(firing, now)
 
 
-def _record(timer: Timer, reached: list[tuple[int, dt.datetime]], top: int) -> list[Firing]:
+def _record(timer: Timer, reached: list[tuple[int, dt.datetime]], top: int,
+            target: PlannedTarget | None, now: dt.datetime) -> list[Firing]:
     """The thresholds reached, written once each: a row another worker or an earlier
     delivery wrote already is left alone and not acted on. On PostgreSQL one statement
     (``ON CONFLICT DO NOTHING RETURNING``); elsewhere an insert per row in a savepoint."""
-    rows = [Firing(timer=timer, percent=percent, reached_at=at, skipped=percent != top)
-            for percent, at in reached]
+    def done(percent: int) -> dt.datetime | None:
+        """Nothing left to do: passed over, or a threshold without actions."""
+        threshold = target.threshold(percent) if target else None
+        if percent != top or threshold is None or not threshold.actions:
+            return now
+        return None
+
+    rows = [Firing(timer=timer, percent=percent, reached_at=at, skipped=percent != top,
+                   actions_done_at=done(percent)) for percent, at in reached]
     if connection.vendor == "postgresql":
-        now = timezone.now()
+        written_at = timezone.now()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {Firing._meta.db_table} (timer_id, percent, reached_at, "
-                "fired_at, skipped, outcome) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, '[]'::jsonb)"] * len(rows))
+                "fired_at, skipped, actions_done_at, outcome) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, '[]'::jsonb)"] * len(rows))
                 + " ON CONFLICT (timer_id, percent) DO NOTHING RETURNING id, percent",
-                [value for row in rows for value in (timer.pk, row.percent, row.reached_at,
-                                                     now, row.skipped)])
+                [value for row in rows for value in (
+                    timer.pk, row.percent, row.reached_at, written_at, row.skipped,
+                    row.actions_done_at)])
             written = dict((percent, pk) for pk, percent in cursor.fetchall())
         for row in rows:
-            row.pk, row.fired_at = written.get(row.percent), now
+            row.pk, row.fired_at = written.get(row.percent), written_at
         return [row for row in rows if row.pk is not None]
     written = []
     for row in rows:
@@ -578,7 +593,7 @@ def _act(firing: Firing, now: dt.datetime) -> None:
     target = planned_target_of(firing.timer.target_id)
     threshold = target.threshold(firing.percent) if target else None
     firing.outcome = threshold_actions_run(firing, threshold) if threshold else []
-    firing.actions_done_at = now
+    firing.actions_done_at = timezone.now()  # when they ran (the tick began at ``now``)
     firing.save(update_fields=["outcome", "actions_done_at"])
 
 

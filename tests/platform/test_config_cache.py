@@ -47,3 +47,16 @@ def test_a_cleared_cache_never_brings_back_an_old_copy(db):
     assert len(loads) == 1
     cache.clear()  # e.g. Redis restarted: the version is gone
     assert cached_config("test.thing", lambda: "third") == "third"
+
+
+def test_pinned_versions_are_read_once_and_only_inside(db):
+    from django.core.cache import cache
+
+    from itsm.config_cache import config_version, versions_pinned
+
+    first = config_version("pinned.example")
+    with versions_pinned():
+        assert config_version("pinned.example") == first
+        cache.set("config-version:pinned.example", "changed", None)
+        assert config_version("pinned.example") == first  # one configuration per batch
+    assert config_version("pinned.example") == "changed"
