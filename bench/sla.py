@@ -674,6 +674,7 @@ def lag_scenario(active: int, label: str, spread: float,
                  logs: tuple[Path, Path]) -> dict[str, Any]:
     from audit.models import AuditEntry
     from incidents.models import Incident
+    from notifications.models import Notification
     from sla.models import Firing, Timer
 
     worker_log = logs[0]
@@ -708,6 +709,17 @@ def lag_scenario(active: int, label: str, spread: float,
         fired.append((firing.fired_at - timer.due_at).total_seconds())
         if escalated_at.get(timer.object_id):
             escalation.append((escalated_at[timer.object_id] - timer.due_at).total_seconds())
+    # The e-mail about the escalation goes after the tick's batch commits (on_commit, then
+    # the notify queue): the first instant anyone outside the transaction learns of it.
+    numbers = dict(Incident.objects.filter(pk__gt=active).values_list("pk", "number"))
+    emailed_at: dict[str, datetime] = {}
+    for subject, at in Notification.objects.filter(
+            kind="incident.escalated", created_at__gte=written_at,
+            emailed_at__isnull=False).values_list("subject", "emailed_at"):
+        number = subject.split()[0]
+        emailed_at[number] = min(at, emailed_at.get(number, at))
+    emailed = [(emailed_at[numbers[t.object_id]] - t.due_at).total_seconds()
+               for t in timers.values() if numbers.get(t.object_id) in emailed_at]
     audited = AuditEntry.objects.filter(
         object_id__in=[str(t.object_id) for t in timers.values()],
         at__gte=written_at, message__startswith="Escalated to level 2").count()
@@ -723,7 +735,8 @@ def lag_scenario(active: int, label: str, spread: float,
         "skipped_breach": sum(f.skipped for f in breaches.values()),
         "firings": firings.count(), "skipped": firings.filter(skipped=True).count(),
         "escalated": len(escalation), "audited": audited,
-        "fired": fired, "escalation": escalation, "ticks": ticks, "errors": errors,
+        "fired": fired, "escalation": escalation, "emailed": emailed, "ticks": ticks,
+        "errors": errors,
         "notifications": notifications_count(written_at),
     }
 
@@ -838,9 +851,12 @@ def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, A
             "same instant (the timers started together, as the tickets of a mass outage). "
             "*Breach recorded*: `Firing(percent=100).fired_at − due_at` (the row's insert; it "
             "commits with its batch). *Escalation recorded*: `Incident.escalated_at − "
-            "due_at`, the instant `incident_escalate` writes the level and its audit entry. "
-            "(`Firing.actions_done_at` is the tick's own `now`, taken when the tick starts, "
-            "so it is not used.)", "",
+            "due_at`, the instant `incident_escalate` writes the level and its audit entry; "
+            "both become visible when the tick's batch commits. *Escalation e-mailed*: the "
+            "first `emailed_at` of the escalation's notifications − `due_at`: after that "
+            "commit, the notify queue and the (dummy) mail backend, so an upper bound of when "
+            "the escalation was visible. (`Firing.actions_done_at` is the tick's own `now`, "
+            "taken when the tick starts, so it is not used.)", "",
             "| scenario | measure | p50 | p95 | p99 | max | target |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
@@ -851,7 +867,9 @@ def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, A
             rows += [f"| {run['label']} | breach recorded | {lag_summary(run['fired'])} | – |",
                      f"| {run['label']} | escalation recorded | "
                      f"{lag_summary(run['escalation'])} | "
-                     + (target if run["label"] == "spread" else f"({target})") + " |"]
+                     + (target if run["label"] == "spread" else f"({target})") + " |",
+                     f"| {run['label']} | escalation e-mailed ({len(run['emailed'])}) | "
+                     f"{lag_summary(run['emailed'])} | – |"]
         rows.append("")
         for run in lag["scenarios"]:
             ticks = [seconds for seconds, _checked, _fired in run["ticks"]]
