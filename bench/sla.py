@@ -762,24 +762,28 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-WHY_DUE_NOT_ACTIVE = (
-    "Why the tick follows the timers due, not the timers active: the claim is `WHERE "
-    "next_check_at <= now AND state = 'running' ORDER BY next_check_at LIMIT 500 FOR "
-    "UPDATE SKIP LOCKED`, and the btree on `next_check_at` holds the keys in order, so "
-    "PostgreSQL reads only the entries up to `now`: either an index scan from the low end "
-    "that stops after the batch's 500 rows, or, when its estimate of the due rows is low, "
-    "a bitmap scan of all the entries up to `now`, sorted, the first 500 kept (the plans "
-    "below show which it chose). Either way it touches the due rows (and the dead index "
-    "entries that earlier updates of `next_check_at` left below `now` until the next "
-    "vacuum), never the timers due later. Timers not running have no `next_check_at` "
-    "(`schedule()` clears it) and never match. Everything else in a tick is work per due "
-    "timer: the idle tick costs the same at both sizes, and a tick with 1,000 due costs "
-    "1,000 × the per-timer work at both.")
+def why_due_not_active(batch: int) -> str:
+    return (
+        "Why the tick follows the timers due, not the timers active: the claim is `WHERE "
+        "next_check_at <= now AND state = 'running' ORDER BY next_check_at LIMIT "
+        f"{batch} FOR UPDATE SKIP LOCKED`, and the btree on `next_check_at` holds the keys "
+        "in order, so PostgreSQL reads only the entries up to `now`: either an index scan from "
+        f"the low end that stops after the batch's {batch} rows, or, when its estimate of "
+        "the due rows is low, a bitmap scan of all the entries up to `now`, sorted, the first "
+        f"{batch} kept (the plans "
+        "below show which it chose). Either way it touches the due rows (and the dead index "
+        "entries that earlier updates of `next_check_at` left below `now` until the next "
+        "vacuum), never the timers due later. Timers not running have no `next_check_at` "
+        "(`schedule()` clears it) and never match. Everything else in a tick is work per due "
+        "timer: the idle tick costs the same at both sizes, and a tick with 1,000 due costs "
+        "1,000 × the per-timer work at both.")
 
 
 def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, Any] | None,
            seeded: dict[str, float]) -> str:
     from django.db import connection
+
+    from sla.engine import TICK_BATCH
 
     machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}"
     with connection.cursor() as cursor:
@@ -804,7 +808,7 @@ def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, A
         f"first batch's `SELECT … FOR UPDATE SKIP LOCKED` alone, rolled back, median of "
         f"{CLAIM_REPEAT}. *Idle tick*: nothing due (most ticks), median of {IDLE_REPEAT}.\n",
         "| active timers | tick, 1,000 due: median | min – max | per timer | CPU (Python + "
-        "PostgreSQL): median | min – max | queries per tick | claim query (500 rows) | "
+        f"PostgreSQL): median | min – max | queries per tick | claim query ({TICK_BATCH} rows) | "
         "idle tick |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -826,7 +830,7 @@ def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, A
                  f"**{ratio:.2f}×** (target ≤ {TARGET_RATIO}×: {verdict(ratio <= TARGET_RATIO)}); "
                  f"CPU {cpu_ratio:.2f}×; claim query {claim_ratio:.2f}×, idle tick "
                  f"{idle_ratio:.2f}×."]
-    rows += ["", WHY_DUE_NOT_ACTIVE]
+    rows += ["", why_due_not_active(TICK_BATCH)]
     rows += ["", f"One tick at {large['active']:,}, its queries recorded: "
              f"{large['logged_ms']:.0f} ms, of which {large['sql_ms']:.0f} ms waiting for "
              f"{large['queries']:,} queries (round trips included) and "
