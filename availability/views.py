@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views import View
 
 from cmdb.models import ConfigurationItem
@@ -112,48 +113,74 @@ def _form_page(request: HttpRequest, form: forms.Form, service: ConfigurationIte
                    "back_url": _back(service)}, status=status)
 
 
-class OutageFormView(DeskAccessMixin, View):
-    """Record an outage of a service (``service_pk``) or correct one (``pk``)."""
+class _ServiceRecordFormView(DeskAccessMixin, View):
+    """Record something on a service (``service_pk``) or change a record (``pk``): the
+    outage and maintenance window forms. Subclasses name the model, form, services and
+    words."""
 
     permission_required = MANAGE_PERMISSIONS
+    model: type[Outage] | type[MaintenanceWindow]
+    form_class: type[forms.Form]
+    fields: tuple[str, ...]
+    titles: tuple[str, str]  # (add, change), with %(name)s
+    done: tuple[str, str]  # (added, changed)
+
+    def create(self, actor: Any, service: ConfigurationItem, **values: Any) -> Any:
+        raise NotImplementedError
+
+    def update(self, actor: Any, record: Any, **values: Any) -> Any:
+        raise NotImplementedError
 
     def _target(self, service_pk: int | None, pk: int | None
-                ) -> tuple[ConfigurationItem, Outage | None]:
+                ) -> tuple[ConfigurationItem, Any]:
         if pk is not None:
-            outage = get_object_or_404(Outage.objects.select_related("service"), pk=pk)
-            return outage.service, outage
+            record = get_object_or_404(self.model.objects.select_related("service"), pk=pk)
+            return record.service, record
         return _service_or_404(service_pk or 0), None
 
-    def _title(self, service: ConfigurationItem, outage: Outage | None) -> str:
-        return (_("Correct an outage of %(name)s") if outage else
-                _("Record an outage of %(name)s")) % {"name": service.name}
+    def _title(self, service: ConfigurationItem, record: Any) -> str:
+        return _(self.titles[1] if record else self.titles[0]) % {"name": service.name}
 
     def get(self, request: HttpRequest, service_pk: int | None = None,
             pk: int | None = None) -> HttpResponse:
-        service, outage = self._target(service_pk, pk)
-        initial = ({"started_at": outage.started_at, "ended_at": outage.ended_at,
-                    "description": outage.description} if outage else {})
-        return _form_page(request, OutageForm(initial=initial), service,
-                          self._title(service, outage))
+        service, record = self._target(service_pk, pk)
+        initial = {name: getattr(record, name) for name in self.fields} if record else {}
+        return _form_page(request, self.form_class(initial=initial), service,
+                          self._title(service, record))
 
     def post(self, request: HttpRequest, service_pk: int | None = None,
              pk: int | None = None) -> HttpResponse:
-        service, outage = self._target(service_pk, pk)
-        form = OutageForm(request.POST)
+        service, record = self._target(service_pk, pk)
+        form = self.form_class(request.POST)
         if form.is_valid():
             try:
-                if outage is None:
-                    services.outage_record(actor=request.user, service=service,
-                                           **form.cleaned_data)
-                    messages.success(request, _("Outage recorded."))
+                if record is None:
+                    self.create(request.user, service, **form.cleaned_data)
+                    messages.success(request, _(self.done[0]))
                 else:
-                    services.outage_update(actor=request.user, outage=outage,
-                                           **form.cleaned_data)
-                    messages.success(request, _("Outage updated."))
+                    self.update(request.user, record, **form.cleaned_data)
+                    messages.success(request, _(self.done[1]))
                 return redirect(_back(service))
             except DomainError as error:
                 add_domain_error(form, error)
-        return _form_page(request, form, service, self._title(service, outage), status=400)
+        return _form_page(request, form, service, self._title(service, record), status=400)
+
+
+class OutageFormView(_ServiceRecordFormView):
+    """Record an outage of a service (``service_pk``) or correct one (``pk``)."""
+
+    model = Outage
+    form_class = OutageForm
+    fields = ("started_at", "ended_at", "description")
+    titles = (gettext_noop("Record an outage of %(name)s"),
+              gettext_noop("Correct an outage of %(name)s"))
+    done = (gettext_noop("Outage recorded."), gettext_noop("Outage updated."))
+
+    def create(self, actor: Any, service: ConfigurationItem, **values: Any) -> Any:
+        return services.outage_record(actor=actor, service=service, **values)
+
+    def update(self, actor: Any, record: Any, **values: Any) -> Any:
+        return services.outage_update(actor=actor, outage=record, **values)
 
 
 class OutageEndView(DeskAccessMixin, View):
@@ -182,49 +209,22 @@ class OutageDeleteView(DeskAccessMixin, View):
         return redirect(_back(outage.service))
 
 
-class MaintenanceFormView(DeskAccessMixin, View):
+class MaintenanceFormView(_ServiceRecordFormView):
     """Plan maintenance of a service (``service_pk``) or change a window (``pk``)."""
 
-    permission_required = MANAGE_PERMISSIONS
+    model = MaintenanceWindow
+    form_class = MaintenanceWindowForm
+    fields = ("starts_at", "ends_at", "reason")
+    titles = (gettext_noop("Add a maintenance window to %(name)s"),
+              gettext_noop("Change a maintenance window of %(name)s"))
+    done = (gettext_noop("Maintenance window added."),
+            gettext_noop("Maintenance window updated."))
 
-    def _target(self, service_pk: int | None, pk: int | None
-                ) -> tuple[ConfigurationItem, MaintenanceWindow | None]:
-        if pk is not None:
-            window = get_object_or_404(MaintenanceWindow.objects.select_related("service"),
-                                       pk=pk)
-            return window.service, window
-        return _service_or_404(service_pk or 0), None
+    def create(self, actor: Any, service: ConfigurationItem, **values: Any) -> Any:
+        return services.maintenance_window_create(actor=actor, service=service, **values)
 
-    def _title(self, service: ConfigurationItem, window: MaintenanceWindow | None) -> str:
-        return (_("Change a maintenance window of %(name)s") if window else
-                _("Add a maintenance window to %(name)s")) % {"name": service.name}
-
-    def get(self, request: HttpRequest, service_pk: int | None = None,
-            pk: int | None = None) -> HttpResponse:
-        service, window = self._target(service_pk, pk)
-        initial = ({"starts_at": window.starts_at, "ends_at": window.ends_at,
-                    "reason": window.reason} if window else {})
-        return _form_page(request, MaintenanceWindowForm(initial=initial), service,
-                          self._title(service, window))
-
-    def post(self, request: HttpRequest, service_pk: int | None = None,
-             pk: int | None = None) -> HttpResponse:
-        service, window = self._target(service_pk, pk)
-        form = MaintenanceWindowForm(request.POST)
-        if form.is_valid():
-            try:
-                if window is None:
-                    services.maintenance_window_create(actor=request.user, service=service,
-                                                       **form.cleaned_data)
-                    messages.success(request, _("Maintenance window added."))
-                else:
-                    services.maintenance_window_update(actor=request.user, window=window,
-                                                       **form.cleaned_data)
-                    messages.success(request, _("Maintenance window updated."))
-                return redirect(_back(service))
-            except DomainError as error:
-                add_domain_error(form, error)
-        return _form_page(request, form, service, self._title(service, window), status=400)
+    def update(self, actor: Any, record: Any, **values: Any) -> Any:
+        return services.maintenance_window_update(actor=actor, window=record, **values)
 
 
 class MaintenanceDeleteView(DeskAccessMixin, View):

@@ -174,16 +174,16 @@ class CalendarDeleteView(DeskAccessMixin, View):
         return redirect("sla:calendar_list")
 
 
-def _holidays_section(request: HttpRequest, calendar: BusinessCalendar, status: int = 200,
-                      **forms: Any) -> HttpResponse:
-    """htmx gets the holidays section (and the refreshed preview, out of band); a plain
-    post the page."""
+def _calendar_section(request: HttpRequest, calendar: BusinessCalendar, section: str,
+                      status: int = 200, **forms: Any) -> HttpResponse:
+    """After a change to the calendar's ``section`` ("holidays" or "exceptions"): htmx
+    gets that section (and the refreshed preview, out of band); a plain post the page."""
     if request.htmx:
         context = _calendar_context(request, calendar, **forms)
         context["oob_preview"] = True
-        return render(request, "sla/_calendar_holidays.html", context, status=status)
+        return render(request, f"sla/_calendar_{section}.html", context, status=status)
     if status == 200:
-        return redirect(reverse("sla:calendar_detail", args=[calendar.pk]) + "#holidays")
+        return redirect(reverse("sla:calendar_detail", args=[calendar.pk]) + f"#{section}")
     return render(request, "sla/calendar_detail.html",
                   _calendar_context(request, calendar, **forms), status=status)
 
@@ -197,8 +197,8 @@ class HolidayAddView(DeskAccessMixin, View):
         if form.is_valid() and _service_call(form, lambda: services.holiday_add(
                 actor=request.user, calendar=calendar, **form.cleaned_data)):
             messages.success(request, _("Holiday added."))
-            return _holidays_section(request, calendar)
-        return _holidays_section(request, calendar, status=400, holiday_form=form)
+            return _calendar_section(request, calendar, "holidays")
+        return _calendar_section(request, calendar, "holidays", status=400, holiday_form=form)
 
 
 class HolidayRemoveView(DeskAccessMixin, View):
@@ -213,7 +213,7 @@ class HolidayRemoveView(DeskAccessMixin, View):
             raise PermissionDenied(error.message) from error
         messages.success(request, _("Holiday %(date)s removed.") % {
             "date": f"{holiday.date:%Y-%m-%d}"})
-        return _holidays_section(request, calendar)
+        return _calendar_section(request, calendar, "holidays")
 
 
 class HolidaysGenerateView(DeskAccessMixin, View):
@@ -230,20 +230,8 @@ class HolidaysGenerateView(DeskAccessMixin, View):
             if added is not None:
                 messages.success(request, _("%(count)s holidays added for %(year)s.") % {
                     "count": len(added), "year": data["year"]})
-                return _holidays_section(request, calendar)
-        return _holidays_section(request, calendar, status=400, generate_form=form)
-
-
-def _exceptions_section(request: HttpRequest, calendar: BusinessCalendar, status: int = 200,
-                        **forms: Any) -> HttpResponse:
-    if request.htmx:
-        context = _calendar_context(request, calendar, **forms)
-        context["oob_preview"] = True
-        return render(request, "sla/_calendar_exceptions.html", context, status=status)
-    if status == 200:
-        return redirect(reverse("sla:calendar_detail", args=[calendar.pk]) + "#exceptions")
-    return render(request, "sla/calendar_detail.html",
-                  _calendar_context(request, calendar, **forms), status=status)
+                return _calendar_section(request, calendar, "holidays")
+        return _calendar_section(request, calendar, "holidays", status=400, generate_form=form)
 
 
 class ExceptionSetView(DeskAccessMixin, View):
@@ -255,8 +243,8 @@ class ExceptionSetView(DeskAccessMixin, View):
         if form.is_valid() and _service_call(form, lambda: services.exception_set(
                 actor=request.user, calendar=calendar, **form.cleaned_data)):
             messages.success(request, _("Exception saved."))
-            return _exceptions_section(request, calendar)
-        return _exceptions_section(request, calendar, status=400, exception_form=form)
+            return _calendar_section(request, calendar, "exceptions")
+        return _calendar_section(request, calendar, "exceptions", status=400, exception_form=form)
 
 
 class ExceptionRemoveView(DeskAccessMixin, View):
@@ -271,9 +259,9 @@ class ExceptionRemoveView(DeskAccessMixin, View):
             raise PermissionDenied(error.message) from error
         except DomainError as error:
             messages.error(request, error.message)
-            return _exceptions_section(request, calendar, status=400)
+            return _calendar_section(request, calendar, "exceptions", status=400)
         messages.success(request, _("Exception removed."))
-        return _exceptions_section(request, calendar)
+        return _calendar_section(request, calendar, "exceptions")
 
 
 # --- Agreements -----------------------------------------------------------------------
