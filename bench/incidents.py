@@ -68,6 +68,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from querylog import QueryLog  # bench/querylog.py (this folder is on the path)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATABASE = "itsm_bench_incidents"
@@ -452,31 +454,6 @@ def counts_the_list(sql: str) -> bool:
     """A count of the list (``.count()``, a counting paginator), as the tests' no_count
     checks; a correlated count per returned row (children, by the parent index) is not."""
     return 'AS "__COUNT"' in sql.upper()
-
-
-class QueryLog:
-    """The queries run inside the block, with their SQL (parameters bound) and time."""
-
-    def __enter__(self) -> QueryLog:
-        from django.db import connection
-
-        self.queries: list[dict[str, Any]] = []
-        self._wrapper = connection.execute_wrapper(self._record)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._wrapper.__exit__(*exc)
-
-    def _record(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            cursor = context["cursor"]
-            bound = context["connection"].ops.last_executed_query(cursor, sql, params)
-            self.queries.append({"sql": bound or sql,
-                                 "ms": (time.perf_counter() - started) * 1000})
 
 
 def desk_cursor(row: Any) -> str:

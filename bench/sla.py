@@ -66,6 +66,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from querylog import QueryLog  # bench/querylog.py (this folder is on the path)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATABASE = "itsm_bench_sla"
@@ -421,53 +423,30 @@ def cpu_ms(backend: int) -> float:
 
 
 class VersionReads:
-    """Counts ``itsm.config_cache`` version-token reads (a shared-cache round trip each)
-    inside the block, and their time."""
+    """Counts ``itsm.config_cache`` version-token reads from the shared cache (a round
+    trip each; a batch's pinned tokens are read once) inside the block, and their time."""
 
     def __enter__(self) -> VersionReads:
         from itsm import config_cache
 
         self.count, self.ms = 0, 0.0
-        self._module, self._original = config_cache, config_cache._version
+        self._cache = config_cache.cache
+        self._original = self._cache.get
 
-        def counted(name: str) -> str:
+        def counted(key: str, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return self._original(name)
+                return self._original(key, *args, **kwargs)
             finally:
-                self.count += 1
-                self.ms += (time.perf_counter() - started) * 1000
+                if str(key).startswith("config-version:"):
+                    self.count += 1
+                    self.ms += (time.perf_counter() - started) * 1000
 
-        config_cache._version = counted
+        self._cache.get = counted
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._module._version = self._original
-
-
-class QueryLog:
-    """The queries run inside the block: SQL with its parameters bound, and time (ms)."""
-
-    def __enter__(self) -> QueryLog:
-        from django.db import connection
-
-        self.queries: list[tuple[str, float]] = []
-        self._wrapper = connection.execute_wrapper(self._record)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._wrapper.__exit__(*exc)
-
-    def _record(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            elapsed = (time.perf_counter() - started) * 1000
-            bound = context["connection"].ops.last_executed_query(context["cursor"], sql,
-                                                                   params)
-            self.queries.append((bound or sql, elapsed))
+        del self._cache.get  # the instance attribute: the class's method again
 
 
 def measure_ticks(sizes: dict[str, str], now: datetime,
@@ -525,11 +504,11 @@ def tick_details(now: datetime) -> dict[str, Any]:
         started = time.perf_counter()
         timers_tick(now=now)
         logged_ms = (time.perf_counter() - started) * 1000
-    queries = [sql for sql, _ms in log.queries]
+    queries = [q["sql"] for q in log.queries]
     claim_sql = next(q for q in queries if "FOR UPDATE SKIP LOCKED" in q and "sla_timer" in q)
     by_statement: Counter[str] = Counter()
     statement_ms: Counter[str] = Counter()
-    for sql, ms in log.queries:
+    for sql, ms in ((q["sql"], q["ms"]) for q in log.queries):
         by_statement[statement(sql)] += 1
         statement_ms[statement(sql)] += ms
 
@@ -835,8 +814,8 @@ def report(large: dict[str, Any], small: dict[str, Any] | None, lag: dict[str, A
              f"{large['logged_ms']:.0f} ms, of which {large['sql_ms']:.0f} ms waiting for "
              f"{large['queries']:,} queries (round trips included) and "
              f"{large['version_ms']:.0f} ms for {large['version_reads']:,} reads of "
-             "`itsm.config_cache` version tokens from Redis (one per `planned_target` and "
-             "`calendar_spec` call), the rest Python. Queries by statement:", "",
+             "`itsm.config_cache` version tokens from Redis (once per batch: "
+             "`versions_pinned`), the rest Python. Queries by statement:", "",
              "| statement | count | per timer | total time |", "| --- | --- | --- | --- |"]
     rows += [f"| `{name}` | {count:,} | {count / DUE:.2f} | "
              f"{large['statement_ms'][name]:.0f} ms |"
