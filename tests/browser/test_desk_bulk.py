@@ -105,6 +105,8 @@ def test_filter_save_view_bulk_assign_and_edit_through_the_picker(new_page, scre
     expect(edit.get_by_role("heading", name="Edit details")).to_be_visible()
     expect(edit.get_by_role("textbox", name="Title")).to_be_focused()
     service = edit.get_by_role("combobox", name="Affected service")
+    service.click()  # as a person does; typing only once the field has the focus
+    expect(service).to_be_focused()
     service.press_sequentially("Payr", delay=40)
     suggestion = page.locator("#edit_service_options option").first
     expect(suggestion).to_be_attached()
