@@ -404,6 +404,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Each task's "received" and "succeeded" lines, and beat's "sending" line: with the
+        # SLA tick every few seconds they would fill the log; failures are still logged.
+        **{name: {"level": "INFO" if env.bool("LOG_TASKS", default=False) else "WARNING"}
+           for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")},
+    },
 }
 CSRF_FAILURE_VIEW = "itsm.views.csrf_failure"
