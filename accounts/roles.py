@@ -24,6 +24,10 @@ CMDB_EDIT = (
 # SLA definitions and business calendars: the administrator (every permission) and the
 # service level manager. Incident managers work under the agreements, they do not set them.
 SLA_MANAGE = "sla.manage_sla"
+# Change enablement: templates, approval policies, windows and overrides; being asked to
+# approve (business approvers outside the desk are named on a policy instead).
+CHANGE_MANAGE = "changes.manage_changes"
+CHANGE_APPROVE = "changes.approve_change"
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,10 @@ ROLES: tuple[Role, ...] = (
          _("Owns problems, root cause and known errors."), (DESK, "audit.view_auditentry")),
     Role("change_manager", "Change manager",
          _("Owns change enablement and the CAB."),
-         (DESK, "audit.view_auditentry", "cmdb.add_relationship", "cmdb.delete_relationship")),
-    Role("cab_member", "CAB member", _("Approves or rejects changes."), (DESK,)),
+         (DESK, "audit.view_auditentry", "cmdb.add_relationship", "cmdb.delete_relationship",
+          CHANGE_MANAGE, CHANGE_APPROVE)),
+    Role("cab_member", "CAB member", _("Approves or rejects changes."),
+         (DESK, CHANGE_APPROVE)),
     Role("asset_manager", "Asset manager",
          _("Owns the CMDB, assets and licences."), (DESK, *CMDB_EDIT)),
     Role("remediation_operator", "Remediation operator",

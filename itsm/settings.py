@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "notifications",
     "sla",
     "availability",
+    "changes",
     "desk",
     "portal",
     "demo",
