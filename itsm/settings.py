@@ -325,6 +325,9 @@ SPECTACULAR_SETTINGS = {
         "MetricEnum": "cmdb.models.LicenceMetric",
         "AgreementKindEnum": "sla.models.AgreementKind",
         "TimerStateEnum": "sla.models.TimerState",
+        "ChangeStateEnum": "changes.workflow.ChangeState",
+        "ApprovalStateEnum": "changes.models.ApprovalState",
+        "TemplateStatusEnum": "changes.models.TemplateStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

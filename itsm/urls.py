@@ -12,6 +12,11 @@ from availability.api.views import (
     OutageViewSet,
     ServiceAvailabilityViewSet,
 )
+from changes.api.views import (
+    ChangeTemplateVersionViewSet,
+    ChangeTemplateViewSet,
+    ChangeViewSet,
+)
 from notifications.api import NotificationViewSet
 from sla import report_api as sla_report_api
 from sla.api.views import AgreementViewSet, CalendarViewSet
@@ -32,6 +37,11 @@ router.register("availability/maintenance-windows", MaintenanceWindowViewSet,
                 basename="availability-maintenance-window")
 router.register("availability/services", ServiceAvailabilityViewSet,
                 basename="availability-service")
+# Every changes/<area> prefix before "changes", whose detail route would take the name.
+router.register("changes/templates", ChangeTemplateViewSet, basename="change-template")
+router.register("changes/template-versions", ChangeTemplateVersionViewSet,
+                basename="change-template-version")
+router.register("changes", ChangeViewSet, basename="change")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
