@@ -73,10 +73,12 @@ def _decode(value: str, order: Sequence[str]) -> tuple[Any, ...]:
 
 
 def change_page(items: QuerySet[Change], *, order: Sequence[str], newest_first: bool,
-                after: str | None, size: int = PAGE_SIZE) -> tuple[list[Change], str | None]:
+                after: str | None, size: int | None = None
+                ) -> tuple[list[Change], str | None]:
     """One page in ``order`` and the cursor of the next (None on the last). No COUNT and
     no OFFSET: the cursor is a row comparison (``change_open_idx`` answers the open
     queues newest first). Rows without a value in the first column are left out."""
+    size = size or PAGE_SIZE
     items = items.filter(**{f"{order[0]}__isnull": False})
     items = items.order_by(*(f"-{name}" if newest_first else name for name in order))
     if after:

@@ -257,9 +257,19 @@ def timeline(change: Change, user: Any) -> list[Any]:
     return entries
 
 
+def _for_this_type(transition: Any, change: Change) -> bool:
+    """Whether the move exists for the change's type (a normal change is never offered
+    "Request emergency authorisation"). Only the workflow's type guards are asked: the
+    others (a backout plan, a freeze) stay as buttons that say why when pressed."""
+    return all(guard(change, {}) is None for guard in transition.guards
+               if getattr(guard, "__qualname__", "").startswith("_of_types."))
+
+
 def _transitions(change: Change, user: Any, form: TransitionForm | None) -> list[dict]:
     items = []
     for transition in CHANGE_WORKFLOW.available(change, user):
+        if not _for_this_type(transition, change):
+            continue
         target = transition.target
         if form is not None and form.data.get("to_state") == target:
             item_form = form
