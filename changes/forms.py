@@ -60,6 +60,7 @@ class MultiPickerInput(forms.Widget):
         super().__init__()
         self.single = single
         self.extra = extra
+        self.item_label = ""  # the field's label; inputs after the first are numbered
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
         getter = getattr(data, "getlist", None)
@@ -77,8 +78,10 @@ class MultiPickerInput(forms.Widget):
         attrs = dict(attrs or {})
         base = attrs.pop("id", f"id_{name}")
         values = [v for v in (value or []) if v] + [""] * self.extra
-        inputs = [self.single.render(name, item or None, {**attrs, "id": f"{base}_{n}"})
-                  for n, item in enumerate(values)]
+        inputs = [self.single.render(name, item or None, {
+            **attrs, "id": f"{base}_{n}",
+            **({"aria-label": f"{self.item_label} ({n + 1})"} if n else {})})
+            for n, item in enumerate(values)]
         return format_html('<div class="multi-picker"{}>{}</div>', flatatt({"id": base}),
                            format_html_join("", '<div class="multi-picker-item">{}</div>',
                                             ((i,) for i in inputs)))
@@ -93,6 +96,7 @@ class MultiPickerField(forms.Field):
         kwargs.setdefault("help_text", single.help_text)
         kwargs.setdefault("widget", MultiPickerInput(single.widget, extra=extra))
         super().__init__(**kwargs)
+        self.widget.item_label = self.label or ""
 
     def bound_data(self, data: Any, initial: Any) -> Any:
         return list(data or [])

@@ -85,10 +85,7 @@ class TemplateCreateView(ManagerMixin, View):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                version = services.template_create(
-                    actor=request.user, name=data["name"],
-                    description=data["template_description"], owner_team=data["owner_team"],
-                    **form.version_values())
+                version = self._create(request, form)
             except NotPermitted as error:
                 raise PermissionDenied(error.message) from error
             except DomainError as error:
@@ -99,6 +96,22 @@ class TemplateCreateView(ManagerMixin, View):
                 return redirect("changes:template_detail", pk=version.template_id)
         return render(request, "changes/templates/form.html",
                       {"form": form, "creating": True}, status=400)
+
+    @staticmethod
+    def _create(request: HttpRequest, form: TemplateCreateForm) -> ChangeTemplateVersion:
+        """``template_create`` takes ``description`` for the template's own, so the first
+        version's description is set by a draft update in the same transaction."""
+        data, values = form.cleaned_data, form.version_values()
+        version_description = values.pop("description", "")
+        with transaction.atomic():
+            version = services.template_create(
+                actor=request.user, name=data["name"],
+                description=data["template_description"], owner_team=data["owner_team"],
+                **values)
+            if version_description:
+                version = services.template_version_update(
+                    actor=request.user, version=version, description=version_description)
+        return version
 
 
 class TemplateVersionEditView(ManagerMixin, View):

@@ -137,7 +137,7 @@ def test_rows_show_type_state_risk_window_group_and_cis(cm_client, change_manage
     assert "Platform" in html
     row = response.context["rows"][0]
     assert row.implementer and row.group == "Platform"
-    assert change.planned_start.isoformat() in html.replace("+00:00", "+00:00")
+    assert change.planned_start.isoformat() in html
 
 
 def test_the_list_pages_by_keyset_and_its_queries_are_bounded(
@@ -331,8 +331,8 @@ def test_finishing_implementation_takes_the_result(cm_client, change_manager):
     url = reverse("changes:transition", kwargs={"pk": change.pk})
     response = cm_client.post(url, {"to_state": "review"})
     assert response.status_code == 400
-    form = [item for item in response.context["transitions"]
-            if item["transition"].target == "review"][0]["form"]
+    form = next(item for item in response.context["transitions"]
+            if item["transition"].target == "review")["form"]
     assert form.errors["result"] == ["Say how it went."]
     assert cm_client.post(url, {"to_state": "review", "result": "successful"}).status_code == 302
     change.refresh_from_db()
@@ -343,8 +343,8 @@ def test_finishing_implementation_takes_the_result(cm_client, change_manager):
 def test_an_emergency_schedule_takes_a_freeze_override_reason(cm_client, change_manager):
     change = put(normal_change(change_manager, type="emergency"), state="authorize",
                  authorized_at=soon(), risk="high")
-    item = [i for i in cm_client.get(detail(change)).context["transitions"]
-            if i["transition"].target == "scheduled"][0]
+    item = next(i for i in cm_client.get(detail(change)).context["transitions"]
+            if i["transition"].target == "scheduled")
     assert [f.name for f in item["value_fields"]] == ["freeze_override_reason"]
     response = cm_client.post(reverse("changes:transition", kwargs={"pk": change.pk}), {
         "to_state": "scheduled", "freeze_override_reason": "Payroll is down"})
