@@ -55,6 +55,7 @@ urlpatterns = [
     path("attachments/<int:pk>/", ticket_views.attachment_download, name="attachment_download"),
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
+    path("desk/changes/", include("changes.urls")),
     path("desk/sla/reports/", include("sla.report_urls")),
     path("desk/sla/", include("sla.urls")),
     path("desk/availability/", include("availability.urls")),
