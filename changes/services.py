@@ -68,6 +68,15 @@ def _check_ci_classes(version: ChangeTemplateVersion | None,
             code="ci_class_not_allowed", fields={"cis": [_("Not allowed by the template.")]})
 
 
+def _check_implementer(group: Any, assignee: Any) -> None:
+    if group is not None and assignee is not None and not group.members.filter(
+            pk=assignee.pk).exists():
+        raise DomainError(
+            _("%(name)s is not a member of %(group)s.") % {"name": assignee.get_username(),
+                                                           "group": group.name},
+            fields={"assignee": [_("Choose a member of the assignment group.")]})
+
+
 def _check_services(items: Iterable[ConfigurationItem]) -> None:
     not_services = [ci.name for ci in items if not ci.ci_class.is_service]
     if not_services:
@@ -130,6 +139,7 @@ def change_create(*, actor: Any, type: str = ChangeType.NORMAL,
     cis, services = _ci_list(cis) or [], _ci_list(services) or []
     _check_ci_classes(template_version, cis)
     _check_services(services)
+    _check_implementer(fields.get("assignment_group"), fields.get("assignee"))
     fields.setdefault("requester", actor)
     if template_version is not None:
         fields.update(_template_risk(template_version))
@@ -213,6 +223,14 @@ def change_update(*, actor: Any, change: Change,
         _check_ci_classes(change.template_version, cis)
     if services is not None:
         _check_services(services)
+    if "assignment_group" in fields or "assignee" in fields:
+        _check_implementer(fields.get("assignment_group", change.assignment_group),
+                           fields.get("assignee", change.assignee))
+    version = change.template_version
+    if version is not None and fields.get("planned_start") and not fields.get("planned_end"):
+        # A standard change lasts as long as its template expects unless told otherwise.
+        fields["planned_end"] = fields["planned_start"] + datetime.timedelta(
+            minutes=version.expected_minutes)
     rescheduling = change.state == ChangeState.SCHEDULED and (
         any(name in fields and fields[name] != getattr(change, name)
             for name in _SCHEDULE_FIELDS) or cis is not None or services is not None)
@@ -265,11 +283,12 @@ def change_transition(*, actor: Any, change: Change, to_state: str, note: str = 
 
 @transaction.atomic
 @as_actor
-def template_create(*, actor: Any, name: str, description: str = "", owner_team: Any = None,
-                    **version_fields: Any) -> ChangeTemplateVersion:
-    """A new template with its first (draft) version."""
+def template_create(*, actor: Any, name: str, template_description: str = "",
+                    owner_team: Any = None, **version_fields: Any) -> ChangeTemplateVersion:
+    """A new template (``template_description`` is the catalogue's text) with its first,
+    draft, version (``version_fields``)."""
     require_permission(actor, MANAGE)
-    template = validated(ChangeTemplate(name=name.strip(), description=description,
+    template = validated(ChangeTemplate(name=name.strip(), description=template_description,
                                         owner_team=owner_team))
     template.save()
     audit_record(action=AuditAction.CREATE, target=template,

@@ -99,19 +99,11 @@ class TemplateCreateView(ManagerMixin, View):
 
     @staticmethod
     def _create(request: HttpRequest, form: TemplateCreateForm) -> ChangeTemplateVersion:
-        """``template_create`` takes ``description`` for the template's own, so the first
-        version's description is set by a draft update in the same transaction."""
-        data, values = form.cleaned_data, form.version_values()
-        version_description = values.pop("description", "")
-        with transaction.atomic():
-            version = services.template_create(
-                actor=request.user, name=data["name"],
-                description=data["template_description"], owner_team=data["owner_team"],
-                **values)
-            if version_description:
-                version = services.template_version_update(
-                    actor=request.user, version=version, description=version_description)
-        return version
+        data = form.cleaned_data
+        return services.template_create(
+            actor=request.user, name=data["name"],
+            template_description=data["template_description"],
+            owner_team=data["owner_team"], **form.version_values())
 
 
 class TemplateVersionEditView(ManagerMixin, View):

@@ -44,7 +44,7 @@ from .models import (
     ChangeType,
     RiskLevel,
 )
-from .workflow import CHANGE_WORKFLOW
+from .workflow import CHANGE_WORKFLOW, change_moves
 
 SAVED_VIEW_LIST = "changes.change"  # the list's key among the desk's saved views
 FILTER_BAR = ("q", "state", "type", "risk", "category", "assignment_group",
@@ -257,19 +257,9 @@ def timeline(change: Change, user: Any) -> list[Any]:
     return entries
 
 
-def _for_this_type(transition: Any, change: Change) -> bool:
-    """Whether the move exists for the change's type (a normal change is never offered
-    "Request emergency authorisation"). Only the workflow's type guards are asked: the
-    others (a backout plan, a freeze) stay as buttons that say why when pressed."""
-    return all(guard(change, {}) is None for guard in transition.guards
-               if getattr(guard, "__qualname__", "").startswith("_of_types."))
-
-
 def _transitions(change: Change, user: Any, form: TransitionForm | None) -> list[dict]:
     items = []
-    for transition in CHANGE_WORKFLOW.available(change, user):
-        if not _for_this_type(transition, change):
-            continue
+    for transition in change_moves(change, user):
         target = transition.target
         if form is not None and form.data.get("to_state") == target:
             item_form = form

@@ -34,11 +34,13 @@ def _value(change: Any, values: dict[str, Any], name: str) -> Any:
 
 
 def _of_types(*types: str) -> Guard:
+    """The move exists for these change types only (see :func:`change_moves`)."""
     def guard(change: Any, values: dict[str, Any]) -> Problems:
         if change.type in types:
             return None
         return {"type": [gettext("Not for a %(type)s change.") % {
             "type": change.get_type_display().lower()}]}
+    guard.change_types = types  # type: ignore[attr-defined]
     return guard
 
 
@@ -133,3 +135,12 @@ CHANGE_WORKFLOW = Workflow(
                    stamps=("closed_at",)),
     ),
 )
+
+
+def change_moves(change: Any, user: Any = None) -> list[Transition]:
+    """The moves to offer ``user`` on ``change``: the workflow's, less those that do not
+    exist for the change's type (a normal change is never offered "Request emergency
+    authorisation"). Other guards stay: pressing the button says why it is refused."""
+    return [t for t in CHANGE_WORKFLOW.available(change, user)
+            if all(change.type in getattr(guard, "change_types", (change.type,))
+                   for guard in t.guards)]

@@ -24,6 +24,7 @@ from changes.models import (
     RiskLevel,
     TemplateStatus,
 )
+from changes.workflow import change_moves
 from cmdb.models import CIClass, ConfigurationItem
 from incidents.models import Incident
 from tickets.models import Priority
@@ -90,7 +91,7 @@ class ChangeSerializer(serializers.ModelSerializer):
     def get_transitions(self, change: Change) -> list[dict[str, str]]:
         request = self.context.get("request")
         return [{"to_state": t.target, "label": str(t.label)}
-                for t in Change.workflow.available(change, getattr(request, "user", None))]
+                for t in change_moves(change, getattr(request, "user", None))]
 
     @extend_schema_field(ApprovalSummarySerializer(allow_null=True))
     def get_approval(self, change: Change) -> dict[str, Any] | None:
@@ -250,5 +251,8 @@ class TemplateVersionWriteSerializer(serializers.Serializer):
 
 class TemplateCreateSerializer(TemplateVersionWriteSerializer):
     name = serializers.CharField(max_length=200)
+    template_description = serializers.CharField(
+        required=False, allow_blank=True, help_text="The catalogue entry's description "
+        "(``description`` is the first version's).")
     owner_team = serializers.PrimaryKeyRelatedField(
         queryset=Team.objects.filter(is_active=True), required=False, allow_null=True)

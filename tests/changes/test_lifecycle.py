@@ -255,3 +255,31 @@ def test_update_links_cis_and_services_with_audit(change_manager, server):
     assert list(change.services.all()) == [service] and change.outage_minutes == 30
     entry = AuditEntry.objects.filter(object_id=str(change.pk), action="update").latest("id")
     assert entry.changes["cis"][1] and entry.changes["services"][1]
+
+
+def test_the_implementer_must_be_in_the_assignment_group(change_manager, team, implementer):
+    with pytest.raises(DomainError) as error:
+        normal_change(change_manager, assignment_group=team, assignee=change_manager)
+    assert "assignee" in error.value.fields
+    change = normal_change(change_manager, assignment_group=team, assignee=implementer)
+    with pytest.raises(DomainError):
+        services.change_update(actor=change_manager, change=change, assignee=change_manager)
+
+
+@pytest.mark.parametrize(("type_", "offered"), [
+    ("normal", {"assess", "cancelled"}), ("emergency", {"authorize", "cancelled"}),
+    ("standard", {"scheduled", "cancelled"})])
+def test_moves_offered_follow_the_change_type(change_manager, template, type_, offered):
+    from changes.workflow import change_moves
+
+    change = _ready(normal_change(change_manager), "new", type_, template)
+    assert {t.target for t in change_moves(change, change_manager)} == offered
+
+
+def test_editing_a_standard_changes_start_moves_its_end(change_manager, template, server):
+    change = services.change_create_from_template(actor=change_manager, template=template,
+                                                  cis=[server])
+    start = soon(days=4)
+    services.change_update(actor=change_manager, change=change, planned_start=start)
+    change.refresh_from_db()
+    assert change.planned_end == start + __import__("datetime").timedelta(minutes=45)

@@ -14,7 +14,7 @@ from changes.models import Change
 from cmdb.models import Relationship
 from incidents import services as incident_services
 from tests.cmdb.factories import CIFactory, ci_class, rel_type
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from tickets.models import Activity
 
 from .conftest import normal_change, soon
@@ -62,6 +62,7 @@ def put(change, **fields):
 # --- List ---------------------------------------------------------------------------------
 
 def test_queues_return_the_right_changes(cm_client, change_manager, implementer, team):
+    MembershipFactory(team=team, user=change_manager)
     mine = normal_change(change_manager, title="Mine", assignee=change_manager,
                          assignment_group=team)
     group = normal_change(change_manager, title="Group's", assignment_group=team)
