@@ -73,7 +73,7 @@ CRITICALITY_POINTS = {Criticality.CRITICAL: 25, Criticality.HIGH: 15,
 USER_BANDS = ((10_000, 20), (1_000, 15), (100, 10), (1, 5))  # (at least users, points)
 OUTAGE_BANDS = ((240, 20), (60, 15), (15, 10), (0, 5))  # (over minutes, points)
 OUTAGE_UNKNOWN_POINTS = 10
-FAILURE_RATE_BANDS = ((0.5, 20), (0.25, 15), (0.1, 10), (0.0, 5))  # (over rate, points)
+FAILURE_RATE_BANDS = ((0.5, 20), (0.25, 15), (0.1, 10), (0.0, 5))  # (from rate, points)
 MIN_HISTORY = 3
 CAUSED_POINTS_EACH, CAUSED_POINTS_MAX = 10, 30
 EMERGENCY_POINTS = 10
@@ -424,7 +424,7 @@ def _failure_rate_factor(change: Change, settings: ChangeSettings) -> Factor:
             "Not enough history: %(n)d changes closed with a result in the last %(days)d "
             "days (at least %(min)d needed).", rate.total) % {
                 "n": rate.total, "days": days, "min": MIN_HISTORY})
-    points = _band(rate.rate, FAILURE_RATE_BANDS, above=True)
+    points = _band(rate.rate, FAILURE_RATE_BANDS, above=False) if rate.failed else 0
     return Factor("failure_rate", label, points, _(
         "%(failed)d of %(total)d changes failed or were backed out in the last %(days)d "
         "days (%(percent).0f %%).") % {"failed": rate.failed, "total": rate.total,
