@@ -519,6 +519,10 @@ def change_assess_risk(*, actor: Any, change: Change, answers: Mapping[int, int]
               "authorisation, not when it is %(state)s.") % {
                 "state": change.get_state_display().lower()},
             code="not_assessable", fields={"state": [_("Too late to assess the risk.")]})
+    if change.type == ChangeType.STANDARD:
+        raise DomainError(_("A standard change carries the risk its template was approved "
+                            "with."), code="not_assessable",
+                          fields={"type": [_("Standard changes are not assessed.")]})
     settings = current_settings()
     chosen = _chosen_answers(answers, active_questions(), strict=True)
     factors = _factors(change, chosen, settings)

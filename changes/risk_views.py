@@ -167,7 +167,8 @@ class RiskQuestionActiveView(DeskAccessMixin, View):
 def risk_panel_context(change: Change, user: Any, form: RiskAssessForm | None = None,
                        ) -> dict[str, Any]:
     """What the risk panel shows; ``form`` when it came back refused."""
-    can_assess = change.state in risk.ASSESSABLE_STATES and user.has_perm(risk.DESK)
+    can_assess = (change.state in risk.ASSESSABLE_STATES and change.type != "standard"
+                  and user.has_perm(risk.DESK))
     context: dict[str, Any] = {
         "change": change, "can_assess": can_assess,
         "factors": change.risk_factors or [],

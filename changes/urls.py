@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import template_views, views
+from . import risk_urls, template_views, views
 
 app_name = "changes"
 urlpatterns = [
@@ -31,4 +31,5 @@ urlpatterns = [
     path("<int:pk>/edit/", views.ChangeEditView.as_view(), name="edit"),
     path("<int:pk>/transition/", views.ChangeTransitionView.as_view(), name="transition"),
     path("<int:pk>/comment/", views.ChangeCommentView.as_view(), name="comment"),
+    *risk_urls.urlpatterns,
 ]

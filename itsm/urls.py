@@ -12,6 +12,7 @@ from availability.api.views import (
     OutageViewSet,
     ServiceAvailabilityViewSet,
 )
+from changes.api.risk import ChangeMetricsViewSet, RiskQuestionViewSet
 from changes.api.views import (
     ChangeTemplateVersionViewSet,
     ChangeTemplateViewSet,
@@ -38,6 +39,9 @@ router.register("availability/maintenance-windows", MaintenanceWindowViewSet,
 router.register("availability/services", ServiceAvailabilityViewSet,
                 basename="availability-service")
 # Every changes/<area> prefix before "changes", whose detail route would take the name.
+router.register("changes/risk-questions", RiskQuestionViewSet,
+                basename="change-risk-question")
+router.register("changes/metrics", ChangeMetricsViewSet, basename="change-metrics")
 router.register("changes/templates", ChangeTemplateViewSet, basename="change-template")
 router.register("changes/template-versions", ChangeTemplateVersionViewSet,
                 basename="change-template-version")

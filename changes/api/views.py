@@ -27,6 +27,7 @@ from changes.models import (
 )
 from tickets.services import ticket_comment
 
+from .risk import ChangeRiskReviewActions
 from .serializers import (
     ChangeCreateSerializer,
     ChangeNoteSerializer,
@@ -71,7 +72,7 @@ def changes_for_api() -> QuerySet[Change]:
         Prefetch("approvals", queryset=latest, to_attr="all_rounds"))
 
 
-class ChangeViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
+class ChangeViewSet(ChangeRiskReviewActions, mixins.CreateModelMixin, mixins.UpdateModelMixin,
                     viewsets.ReadOnlyModelViewSet):
     __doc__ = "Changes (desk only). State moves only through the actions." + PIPELINE_FLOW
 
