@@ -64,9 +64,12 @@ def _item(entry: ScheduleEntry, day: dt.date, zone: Any) -> dict[str, Any]:
         classes += [f"cal-type-{entry.type}", f"cal-state-{entry.state}"]
         if entry.conflict:
             classes.append("cal-conflict")
-    return {"entry": entry, "classes": " ".join(classes),
-            "from": f"{begin:%H:%M}" if starts else "…",
-            "to": f"{finish:%H:%M}" if ends else "…",
+    if starts or ends:
+        when = f"{begin:%H:%M}" if starts else "…"
+        when += "–" + (f"{finish:%H:%M}" if ends else "…")
+    else:
+        when = _("all day")
+    return {"entry": entry, "classes": " ".join(classes), "when": when,
             "continues": not starts}
 
 
@@ -137,7 +140,7 @@ class ScheduleCalendarView(DeskAccessMixin, View):
             "day_week_base": f"{base}?{_query(form, view='week')}",
             "ics_url": f"{ics}?{_query(form, start=start.isoformat(), end=end.isoformat())}",
             "subscribe_url": request.build_absolute_uri(f"{ics}?{_query(form)}"),
-            "can_manage": request.user.has_perm(MANAGE),
+            "can_manage": request.user.has_perm(MANAGE), "cell_limit": CELL_LIMIT,
         }, status=200 if valid else 400)
 
 

@@ -95,6 +95,17 @@ def test_a_change_over_several_days_is_on_each_of_them(client, agent, june):
     html = signed_in(client, agent).get("/desk/changes/schedule/").content.decode()
     title = f"{june['urgent'].number} Urgent, fix; now"
     assert html.count(f">{title}</a>") == 3  # 29 and 30 June, 1 July
+    week = client.get("/desk/changes/schedule/?view=week&date=2026-06-29").content.decode()
+    assert "23:00–…" in week and "all day" in week and "…–01:00" in week
+
+
+def test_a_busy_day_shows_six_changes_and_how_many_more(client, agent, june):
+    for index in range(8):
+        make_change(agent, f"Busy {index}", start=at(2026, 6, 16, 8 + index),
+                    end=at(2026, 6, 16, 9 + index))
+    html = signed_in(client, agent).get("/desk/changes/schedule/").content.decode()
+    assert "Busy 5" in html and "Busy 6" not in html
+    assert "2 more" in html and "view=week&amp;date=2026-06-16" in html
 
 
 def test_the_week_view(client, agent, june):
