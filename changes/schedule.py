@@ -79,10 +79,10 @@ def service_scope(service: ConfigurationItem) -> list[int]:
     return sorted(_walk(service.pk, direction="down", depth=SERVICE_DEPTH, type_ids=type_ids))
 
 
-def _url(name: str, pk: int) -> str:
+def _url(name: str, *args: int, anchor: str = "") -> str:
     try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:
+        return reverse(name, args=args) + anchor
+    except NoReverseMatch:  # the desk's routes are not wired (a bare API deployment)
         return ""
 
 
@@ -136,7 +136,7 @@ def _windows(start: dt.datetime, end: dt.datetime, *,
             entries.append(ScheduleEntry(
                 kind=window.kind, uid=f"window-{window.pk}-{begin:%Y%m%dT%H%M%SZ}",
                 title=f"{label}: {window.name} ({where})", start=begin, end=finish,
-                url=_url("changes:window_edit", window.pk), window_id=window.pk,
+                url=_url("changes:window_list", anchor=f"#window-{window.pk}"), window_id=window.pk,
                 ci_name=window.ci.name if window.ci_id else "",
                 description=window.reason, categories=[label]))
     return entries
