@@ -304,7 +304,7 @@ def _freezes(start: dt.datetime, end: dt.datetime, mine: list[ConfigurationItem]
     return found
 
 
-def _override_allowed(change: Any, values: dict[str, Any]) -> bool:
+def freeze_override_allowed(change: Any, values: dict[str, Any]) -> bool:
     """An emergency change, authorised (or allowed approval after the fact), with a
     reason to override the freeze."""
     reason = values.get("freeze_override_reason", getattr(change, "freeze_override_reason", ""))
@@ -333,7 +333,7 @@ def conflicts_detect(change: Change, start: dt.datetime | None = None,
     depth = change_settings().conflict_depth
     mine = _affected(change)
     types = _impact_types()
-    blocking = not _override_allowed(change, {})
+    blocking = not freeze_override_allowed(change, {})
     return [*_overlaps(change, start, end, mine, depth, types),
             *_outside_maintenance(start, end, mine),
             *_freezes(start, end, mine, depth, types, blocking=blocking)]
@@ -390,7 +390,7 @@ def freeze_problems(change: Any, values: dict[str, Any]) -> Problems:
     if planned is None:
         return None  # the dates' own guard reports them
     reasons = _freeze_reasons(change, *planned)
-    if not reasons or _override_allowed(change, values):
+    if not reasons or freeze_override_allowed(change, values):
         return None
     return {"planned_start": [*reasons, _(FREEZE_RULE)]}
 

@@ -22,7 +22,7 @@ from accounts.api.views import DeskPermission
 from cmdb.models import ConfigurationItem
 from itsm.errors import DomainError
 
-from ..conflicts import _override_allowed, conflicts_detect
+from ..conflicts import conflicts_detect, freeze_override_allowed
 from ..ical import calendar_ics
 from ..models import Change, ChangeConflict, ConflictKind, ScheduleWindow
 from ..schedule import ScheduleEntry, forward_schedule
@@ -241,7 +241,7 @@ def change_conflicts_data(change: Change, *, start: dt.datetime | None = None,
         rows = [_row(item, blocking=item.blocking) for item in found]
         preview = True
     else:
-        allowed = _override_allowed(change, {})
+        allowed = freeze_override_allowed(change, {})
         stored = ChangeConflict.objects.filter(change=change).select_related(
             "ci", "other_change", "window")
         rows = [_row(row, blocking=row.kind == ConflictKind.FREEZE and not allowed,

@@ -9,7 +9,7 @@ from django import template
 from django.template.context import Context
 from django.utils import timezone
 
-from changes.conflicts import _override_allowed
+from changes.conflicts import freeze_override_allowed
 from changes.models import ChangeConflict, ConflictKind
 from changes.schedule_forms import MOMENT_FORMAT, ConflictPreviewForm
 
@@ -25,7 +25,7 @@ def conflicts_panel(context: Context, change: Any, user: Any) -> dict[str, Any]:
     conflicts = list(ChangeConflict.objects.filter(change=change).select_related(
         "ci", "other_change", "window"))
     freezes = [row for row in conflicts if row.kind == ConflictKind.FREEZE]
-    overridden = bool(freezes) and _override_allowed(change, {})
+    overridden = bool(freezes) and freeze_override_allowed(change, {})
     preview = ConflictPreviewForm(initial={"planned_start": _local(change.planned_start),
                                            "planned_end": _local(change.planned_end)})
     return {
