@@ -170,9 +170,11 @@ def _names(ids: Iterable[int]) -> dict[int, str]:
 # --- The rules --------------------------------------------------------------------------
 
 def _when(start: dt.datetime, end: dt.datetime) -> str:
+    """In the time zone of whoever is acting, named: the reason is stored and read by
+    people in other zones."""
     begin, finish = timezone.localtime(start), timezone.localtime(end)
     end_text = f"{finish:%H:%M}" if finish.date() == begin.date() else f"{finish:%Y-%m-%d %H:%M}"
-    return f"{begin:%Y-%m-%d %H:%M}–{end_text}"
+    return f"{begin:%Y-%m-%d %H:%M}–{end_text} {timezone.get_current_timezone_name()}"
 
 
 def _clip(text: str) -> str:

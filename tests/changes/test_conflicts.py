@@ -4,6 +4,7 @@ freeze rule of the scheduling guard."""
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from changes.conflicts import (
@@ -29,6 +30,13 @@ from tests.changes.schedule_helpers import (
 from tests.factories import UserFactory
 
 START, END = at(2026, 6, 7, 1), at(2026, 6, 7, 3)  # a Sunday, 03:00–05:00 Paris
+
+
+@pytest.fixture(autouse=True)
+def _utc():
+    # Reasons show times in the acting person's zone (named).
+    with timezone.override("UTC"):
+        yield
 
 
 @pytest.fixture
@@ -152,7 +160,7 @@ def test_a_change_outside_its_maintenance_windows_names_the_next_ones(manager, g
     [found] = conflicts_detect(mine)
     assert found.kind == "outside_maintenance" and found.ci == graph["web-01"]
     assert found.window == sunday
-    assert found.reason.startswith("web-01: 2026-06-07 01:00–05:00 is outside its "
+    assert found.reason.startswith("web-01: 2026-06-07 01:00–05:00 UTC is outside its "
                                    "maintenance windows (next: Sun 2026-06-07 02:00–06:00 "
                                    "Europe/Paris, Sun 2026-06-14 02:00–06:00 Europe/Paris")
 

@@ -3,6 +3,7 @@ schedule (JSON and iCalendar) and a change's conflicts."""
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from changes.conflicts import conflicts_refresh
 from changes.models import ChangeConflict, ScheduleWindow
@@ -16,7 +17,7 @@ NOW = at(2026, 6, 10, 9)
 
 @pytest.fixture(autouse=True)
 def _frozen():
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(NOW, tick=False), timezone.override("UTC"):
         yield
 
 

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.template import Context, Template
 from django.test import RequestFactory
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from changes.models import ChangeConflict, ScheduleWindow
@@ -29,7 +30,7 @@ NOW = at(2026, 6, 10, 9)  # a Wednesday
 
 @pytest.fixture(autouse=True)
 def _frozen():
-    with time_machine.travel(NOW, tick=False):
+    with time_machine.travel(NOW, tick=False), timezone.override("UTC"):
         yield
 
 
