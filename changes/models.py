@@ -98,6 +98,11 @@ class ChangeSettings(models.Model):
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
 
+    @classmethod
+    def current(cls) -> ChangeSettings:
+        """The saved row, or the defaults when none was saved."""
+        return cls.objects.first() or cls()
+
     def clean(self) -> None:
         if not self.moderate_from < self.high_from < self.very_high_from:
             raise ValidationError({"high_from": _(

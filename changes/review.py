@@ -22,8 +22,8 @@ from incidents.models import Incident
 from itsm.errors import Conflict, DomainError, NotPermitted
 from tickets.services import ticket_comment, ticket_event
 
-from .models import Change, ChangeResult, ChangeReview, ChangeState
-from .risk import DESK, MANAGE, current_settings
+from .models import Change, ChangeResult, ChangeReview, ChangeSettings, ChangeState
+from .risk import DESK, MANAGE
 
 REVIEWABLE_STATES = (ChangeState.IMPLEMENT, ChangeState.REVIEW, ChangeState.CLOSED)
 REVIEW_FIELDS = ("result", "deviations", "lessons", "reviewer", "completed_at")
@@ -101,7 +101,7 @@ def suggestion_window(change: Change, hours: int | None = None
     if start is None:
         return None
     end = change.actual_end or change.planned_end or timezone.now()
-    hours = current_settings().review_window_hours if hours is None else hours
+    hours = ChangeSettings.current().review_window_hours if hours is None else hours
     return start, end + datetime.timedelta(hours=hours)
 
 

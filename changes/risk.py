@@ -92,13 +92,9 @@ class Factor:
         return asdict(self)
 
 
-def current_settings() -> ChangeSettings:
-    """The settings row, or the defaults when none was saved."""
-    return ChangeSettings.objects.first() or ChangeSettings()
-
 
 def risk_level(score: int, settings: ChangeSettings | None = None) -> str:
-    settings = settings or current_settings()
+    settings = settings or ChangeSettings.current()
     if score >= settings.very_high_from:
         return RiskLevel.VERY_HIGH
     if score >= settings.high_from:
@@ -485,13 +481,13 @@ def risk_factors(change: Change, answers: Mapping[int, int]) -> list[Factor]:
     """Every factor of ``change`` with these answers (question id → answer id); answers
     that do not fit their question are left out (``change_assess_risk`` refuses them)."""
     return _factors(change, _chosen_answers(answers, active_questions(), strict=False),
-                    current_settings())
+                    ChangeSettings.current())
 
 
 def risk_preview(change: Change, answers: Mapping[int, int]) -> dict[str, Any]:
     """What an assessment with these answers would give, without writing: the factors,
     the points and the level."""
-    settings = current_settings()
+    settings = ChangeSettings.current()
     factors = _factors(change, _chosen_answers(answers, active_questions(), strict=False),
                        settings)
     score = min(sum(factor.points for factor in factors), MAX_SCORE)
@@ -523,7 +519,7 @@ def change_assess_risk(*, actor: Any, change: Change, answers: Mapping[int, int]
         raise DomainError(_("A standard change carries the risk its template was approved "
                             "with."), code="not_assessable",
                           fields={"type": [_("Standard changes are not assessed.")]})
-    settings = current_settings()
+    settings = ChangeSettings.current()
     chosen = _chosen_answers(answers, active_questions(), strict=True)
     factors = _factors(change, chosen, settings)
     score = min(sum(factor.points for factor in factors), MAX_SCORE)

@@ -32,7 +32,7 @@ from itsm.forms import add_domain_error
 from sla.report_csv import csv_response, text
 
 from . import metrics, review, risk
-from .models import Change, ChangeReview, RiskLevel, RiskQuestion
+from .models import Change, ChangeReview, ChangeSettings, RiskLevel, RiskQuestion
 from .risk_forms import (
     ChangeReviewForm,
     ChangeSettingsForm,
@@ -72,7 +72,7 @@ def _questions_context(request: HttpRequest, **given: Any) -> dict[str, Any]:
         "questions": list(RiskQuestion.objects.prefetch_related("answers")),
         "can_manage": can_manage,
         "settings_form": given.get("settings_form") or ChangeSettingsForm(
-            instance=risk.current_settings()),
+            instance=ChangeSettings.current()),
     }
 
 
@@ -85,7 +85,7 @@ class ChangeSettingsView(DeskAccessMixin, View):
     permission_required = MANAGE
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = ChangeSettingsForm(request.POST, instance=risk.current_settings())
+        form = ChangeSettingsForm(request.POST, instance=ChangeSettings.current())
         if form.is_valid() and _call(form, lambda: risk.change_settings_update(
                 actor=request.user, **{name: form.cleaned_data[name]
                                        for name in risk.SETTINGS_FIELDS})):

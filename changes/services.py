@@ -26,7 +26,6 @@ from tickets import services as tickets
 
 from .models import (
     Change,
-    ChangeSettings,
     ChangeState,
     ChangeTemplate,
     ChangeTemplateVersion,
@@ -43,9 +42,6 @@ TEMPLATE_VERSION_FIELDS = (*TEMPLATE_FIELDS, "risk", "expected_minutes",
                            "remediation_action")
 _SCHEDULE_FIELDS = {"planned_start", "planned_end"}
 
-
-def change_settings() -> ChangeSettings:
-    return ChangeSettings.objects.first() or ChangeSettings()
 
 
 # --- Affected CIs, services, linked incidents -----------------------------------------
@@ -235,11 +231,11 @@ def change_update(*, actor: Any, change: Change,
         any(name in fields and fields[name] != getattr(change, name)
             for name in _SCHEDULE_FIELDS) or cis is not None or services is not None)
     if rescheduling:
-        from .conflicts import reschedule_problems
+        from .conflicts import freeze_problems
 
-        start = fields.get("planned_start", change.planned_start)
-        end = fields.get("planned_end", change.planned_end)
-        problems = reschedule_problems(change, start, end, fields)
+        problems = freeze_problems(change, {
+            **fields, "planned_start": fields.get("planned_start", change.planned_start),
+            "planned_end": fields.get("planned_end", change.planned_end)})
         if problems:
             raise DomainError(next(iter(problems.values()))[0], code="freeze",
                               fields=problems)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import risk_urls, template_views, views
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("<int:pk>/transition/", views.ChangeTransitionView.as_view(), name="transition"),
     path("<int:pk>/comment/", views.ChangeCommentView.as_view(), name="comment"),
     *risk_urls.urlpatterns,
+    path("", include("changes.schedule_urls")),
 ]

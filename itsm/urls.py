@@ -13,6 +13,7 @@ from availability.api.views import (
     ServiceAvailabilityViewSet,
 )
 from changes.api.risk import ChangeMetricsViewSet, RiskQuestionViewSet
+from changes.api.schedule import ScheduleViewSet, WindowViewSet
 from changes.api.views import (
     ChangeTemplateVersionViewSet,
     ChangeTemplateViewSet,
@@ -42,6 +43,8 @@ router.register("availability/services", ServiceAvailabilityViewSet,
 router.register("changes/risk-questions", RiskQuestionViewSet,
                 basename="change-risk-question")
 router.register("changes/metrics", ChangeMetricsViewSet, basename="change-metrics")
+router.register("changes/windows", WindowViewSet, basename="change-window")
+router.register("changes/schedule", ScheduleViewSet, basename="change-schedule")
 router.register("changes/templates", ChangeTemplateViewSet, basename="change-template")
 router.register("changes/template-versions", ChangeTemplateVersionViewSet,
                 basename="change-template-version")

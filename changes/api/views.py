@@ -28,6 +28,7 @@ from changes.models import (
 from tickets.services import ticket_comment
 
 from .risk import ChangeRiskReviewActions
+from .schedule import ChangeConflictsMixin
 from .serializers import (
     ChangeCreateSerializer,
     ChangeNoteSerializer,
@@ -72,8 +73,8 @@ def changes_for_api() -> QuerySet[Change]:
         Prefetch("approvals", queryset=latest, to_attr="all_rounds"))
 
 
-class ChangeViewSet(ChangeRiskReviewActions, mixins.CreateModelMixin, mixins.UpdateModelMixin,
-                    viewsets.ReadOnlyModelViewSet):
+class ChangeViewSet(ChangeRiskReviewActions, ChangeConflictsMixin, mixins.CreateModelMixin,
+                    mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     __doc__ = "Changes (desk only). State moves only through the actions." + PIPELINE_FLOW
 
     serializer_class = ChangeSerializer
