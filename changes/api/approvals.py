@@ -46,7 +46,7 @@ ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH,
 
 # --- Serializers -------------------------------------------------------------------------
 
-class ChangeBriefSerializer(serializers.ModelSerializer):
+class ApprovalChangeBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Change
         fields = ["id", "number", "title", "type", "risk", "state", "planned_start",
@@ -54,7 +54,7 @@ class ChangeBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RoundBriefSerializer(serializers.ModelSerializer):
+class ApprovalRoundBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApprovalRequest
         fields = ["id", "policy_name", "rule", "required_count", "state"]
@@ -63,8 +63,8 @@ class RoundBriefSerializer(serializers.ModelSerializer):
 
 class ApproverTaskSerializer(serializers.ModelSerializer):
     approver_name = serializers.SerializerMethodField()
-    round = RoundBriefSerializer(source="request", read_only=True)
-    change = ChangeBriefSerializer(source="request.change", read_only=True)
+    round = ApprovalRoundBriefSerializer(source="request", read_only=True)
+    change = ApprovalChangeBriefSerializer(source="request.change", read_only=True)
     approvals = serializers.IntegerField(read_only=True, default=None,
                                          help_text="Approvals so far in the round.")
     approvers = serializers.IntegerField(read_only=True, default=None,
@@ -80,7 +80,7 @@ class ApproverTaskSerializer(serializers.ModelSerializer):
         return selectors.display_name(task.approver)
 
 
-class RoundTaskSerializer(serializers.ModelSerializer):
+class ApprovalRoundTaskSerializer(serializers.ModelSerializer):
     approver_name = serializers.SerializerMethodField()
 
     class Meta:
@@ -95,7 +95,7 @@ class RoundTaskSerializer(serializers.ModelSerializer):
 
 class ApprovalRoundSerializer(serializers.ModelSerializer):
     approvals = serializers.IntegerField(read_only=True)
-    tasks = RoundTaskSerializer(many=True, read_only=True)
+    tasks = ApprovalRoundTaskSerializer(many=True, read_only=True)
 
     class Meta:
         model = ApprovalRequest
@@ -105,17 +105,17 @@ class ApprovalRoundSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VoteSerializer(serializers.Serializer):
+class ApprovalVoteSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000,
                                     help_text="Required to reject or to ask for information.")
 
 
-class OverrideSerializer(serializers.Serializer):
+class ApprovalOverrideSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=[approvals.APPROVE, approvals.REJECT])
     reason = serializers.CharField(max_length=2000)
 
 
-class ProvideInfoSerializer(serializers.Serializer):
+class ApprovalProvideInfoSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=5000)
 
 
@@ -140,7 +140,7 @@ class ApprovalPolicySerializer(serializers.ModelSerializer):
 
 
 class CabItemSerializer(serializers.ModelSerializer):
-    change = ChangeBriefSerializer(read_only=True)
+    change = ApprovalChangeBriefSerializer(read_only=True)
 
     class Meta:
         model = CabAgendaItem
@@ -171,7 +171,7 @@ class CabDecisionSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
-class MinutesSerializer(serializers.Serializer):
+class CabMinutesSerializer(serializers.Serializer):
     minutes = serializers.CharField(allow_blank=True)
 
 
@@ -194,26 +194,26 @@ class ApprovalTaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _vote(self, request: Request, decision: str) -> Response:
         task = self.get_object()
-        body = VoteSerializer(data=request.data)
+        body = ApprovalVoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         approvals.approval_vote(actor=request.user, task=task, decision=decision,
                                 comment=body.validated_data.get("comment", ""))
         return Response(self.get_serializer(self.get_queryset().get(pk=task.pk)).data)
 
-    @extend_schema(request=VoteSerializer, responses=ApproverTaskSerializer)
+    @extend_schema(request=ApprovalVoteSerializer, responses=ApproverTaskSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         """Approve. When the round's rule is met the change is authorised and, if its
         guards allow, scheduled."""
         return self._vote(request, approvals.APPROVE)
 
-    @extend_schema(request=VoteSerializer, responses=ApproverTaskSerializer)
+    @extend_schema(request=ApprovalVoteSerializer, responses=ApproverTaskSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """Reject, saying why (`comment`)."""
         return self._vote(request, approvals.REJECT)
 
-    @extend_schema(request=VoteSerializer, responses=ApproverTaskSerializer)
+    @extend_schema(request=ApprovalVoteSerializer, responses=ApproverTaskSerializer)
     @action(detail=True, methods=["post"], url_path="request-info")
     def request_info(self, request: Request, pk: str | None = None) -> Response:
         """Ask the requester and implementer for information (`comment`)."""
@@ -240,27 +240,27 @@ class ApprovalTaskViewSet(viewsets.ReadOnlyModelViewSet):
         For the desk, the change's requester and its approvers."""
         return self._rounds(self._change(change_id, rounds=True))
 
-    @extend_schema(request=OverrideSerializer, responses=ApprovalRoundSerializer(many=True),
+    @extend_schema(request=ApprovalOverrideSerializer, responses=ApprovalRoundSerializer(many=True),
                    parameters=[CHANGE_ID])
     @action(detail=False, methods=["post"], url_path=r"changes/(?P<change_id>\d+)/override",
             pagination_class=None, filter_backends=[])
     def override(self, request: Request, change_id: str) -> Response:
         """A change manager approves or rejects the open round whatever the votes."""
         change = self._change(change_id)
-        body = OverrideSerializer(data=request.data)
+        body = ApprovalOverrideSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         approvals.approval_override(actor=request.user, change=change, **body.validated_data)
         return self._rounds(change)
 
-    @extend_schema(request=ProvideInfoSerializer, responses=ApprovalRoundSerializer(many=True),
-                   parameters=[CHANGE_ID])
+    @extend_schema(request=ApprovalProvideInfoSerializer,
+                   responses=ApprovalRoundSerializer(many=True), parameters=[CHANGE_ID])
     @action(detail=False, methods=["post"],
             url_path=r"changes/(?P<change_id>\d+)/provide-info",
             pagination_class=None, filter_backends=[])
     def provide_info(self, request: Request, change_id: str) -> Response:
         """Answer the approvers (a public comment); the round goes back to pending."""
         change = self._change(change_id)
-        body = ProvideInfoSerializer(data=request.data)
+        body = ApprovalProvideInfoSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         approvals.approval_provide_info(actor=request.user, change=change,
                                         body=body.validated_data["body"])
@@ -377,11 +377,11 @@ class CabMeetingViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin,
                                 **body.validated_data)
         return self._show(meeting)
 
-    @extend_schema(request=MinutesSerializer, responses=CabMeetingSerializer)
+    @extend_schema(request=CabMinutesSerializer, responses=CabMeetingSerializer)
     @action(detail=True, methods=["post"])
     def minutes(self, request: Request, pk: str | None = None) -> Response:
         meeting = self.get_object()
-        body = MinutesSerializer(data=request.data)
+        body = CabMinutesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         cab.cab_minutes_save(actor=request.user, meeting=meeting,
                              minutes=body.validated_data["minutes"])
