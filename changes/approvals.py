@@ -256,10 +256,11 @@ def approval_vote(*, actor: Any, task: ApproverTask, decision: str,
     information (what). Once per approver; the round's rule is then evaluated."""
     if decision not in DECISIONS:
         raise _refuse("decision", _("Choose approve, reject or ask for information."))
-    round_ = ApprovalRequest.objects.select_for_update().select_related("change").get(
-        pk=task.request_id)
+    # Locks in one order everywhere: the change, then its round, then the task.
+    change = _locked_change(Change(pk=ApprovalRequest.objects.values_list(
+        "change_id", flat=True).get(pk=task.request_id)))
+    round_ = ApprovalRequest.objects.select_for_update().get(pk=task.request_id)
     task = ApproverTask.objects.select_for_update().get(pk=task.pk)
-    change = round_.change
     if actor is None or task.approver_id != actor.pk:
         if actor is None or not ApproverTask.objects.filter(
                 approver=actor, request__change=change).exists():
@@ -430,6 +431,7 @@ def approval_provide_info(*, actor: Any, change: Change, body: str) -> ApprovalR
         raise NotPermitted(_("Only the requester, the implementer or the service desk can "
                              "answer the approvers."))
     text = _text(body, "body", _("Write the information the approvers asked for."), 5000)
+    change = _locked_change(change)
     round_ = (ApprovalRequest.objects.select_for_update()
               .filter(change=change, state=ApprovalState.INFO_REQUESTED).first())
     if round_ is None:
@@ -457,6 +459,7 @@ def approval_provide_info(*, actor: Any, change: Change, body: str) -> ApprovalR
 def override_round(*, actor: Any, change: Change, approved: bool, reason: str) -> ApprovalRequest:
     """Decide the open round regardless of votes (callers check who may: the change
     manager's override, the CAB's decision)."""
+    change = _locked_change(change)
     round_ = (ApprovalRequest.objects.select_for_update()
               .filter(change=change, state__in=selectors.OPEN_ROUND)
               .order_by("-created_at", "-id").first())
