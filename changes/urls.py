@@ -33,4 +33,5 @@ urlpatterns = [
     path("<int:pk>/comment/", views.ChangeCommentView.as_view(), name="comment"),
     *risk_urls.urlpatterns,
     path("", include("changes.schedule_urls")),
+    path("", include("changes.approval_urls")),
 ]

@@ -328,6 +328,11 @@ SPECTACULAR_SETTINGS = {
         "ChangeStateEnum": "changes.workflow.ChangeState",
         "ApprovalStateEnum": "changes.models.ApprovalState",
         "TemplateStatusEnum": "changes.models.TemplateStatus",
+        "ChangeTypeEnum": "changes.models.ChangeType",
+        "RiskLevelEnum": "changes.models.RiskLevel",
+        "ApprovalRuleEnum": "changes.models.ApprovalRule",
+        "CabDecisionEnum": "changes.models.CabDecision",
+        "CabMeetingStatusEnum": "changes.models.CabMeetingStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -389,6 +394,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "incidents-auto-close": {
         "task": "incidents.tasks.auto_close_resolved",
+        "schedule": 60 * 60,
+    },
+    "changes-flag-overdue-retro": {
+        "task": "changes.tasks.flag_overdue_retro",
         "schedule": 60 * 60,
     },
     "sla-tick": {

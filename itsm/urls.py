@@ -12,6 +12,11 @@ from availability.api.views import (
     OutageViewSet,
     ServiceAvailabilityViewSet,
 )
+from changes.api.approvals import (
+    ApprovalPolicyViewSet,
+    ApprovalTaskViewSet,
+    CabMeetingViewSet,
+)
 from changes.api.risk import ChangeMetricsViewSet, RiskQuestionViewSet
 from changes.api.schedule import ScheduleViewSet, WindowViewSet
 from changes.api.views import (
@@ -43,6 +48,10 @@ router.register("availability/services", ServiceAvailabilityViewSet,
 router.register("changes/risk-questions", RiskQuestionViewSet,
                 basename="change-risk-question")
 router.register("changes/metrics", ChangeMetricsViewSet, basename="change-metrics")
+router.register("changes/approvals", ApprovalTaskViewSet, basename="change-approval")
+router.register("changes/approval-policies", ApprovalPolicyViewSet,
+                basename="change-approval-policy")
+router.register("changes/cab-meetings", CabMeetingViewSet, basename="change-cab-meeting")
 router.register("changes/windows", WindowViewSet, basename="change-window")
 router.register("changes/schedule", ScheduleViewSet, basename="change-schedule")
 router.register("changes/templates", ChangeTemplateViewSet, basename="change-template")

@@ -1,11 +1,12 @@
-from django.urls import path
+from django.urls import include, path
 
 from accounts.views import ProfileView
 
-from . import incidents, major, views
+from . import approvals, incidents, major, views
 
 app_name = "portal"
 urlpatterns = [
+    path("approvals/", include(approvals.urlpatterns)),
     path("", views.home, name="home"),
     path("profile/", ProfileView.as_view(layout="portal"), name="profile"),
     path("incidents/", incidents.incident_list, name="incidents"),

@@ -79,7 +79,9 @@ class ChangeViewSet(ChangeRiskReviewActions, ChangeConflictsMixin, mixins.Create
 
     serializer_class = ChangeSerializer
     permission_classes = [permissions.IsAuthenticated, DeskPermission]
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    # PUT and DELETE serve the review and caused-incident actions; a change itself is
+    # never deleted (no destroy) and PUT on it is a partial update.
+    http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Change]:

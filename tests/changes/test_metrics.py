@@ -36,8 +36,8 @@ def seeded(manager):
     category); Network: 1 failed (network); outside the period: one closed 40 days ago;
     never counted: a cancelled change and an open one."""
     platform, network = TeamFactory(name="Platform"), TeamFactory(name="Network")
-    software = ChangeCategory.objects.create(name="Software")
-    net = ChangeCategory.objects.create(name="Network")
+    software = ChangeCategory.objects.get_or_create(name="Software")[0]
+    net = ChangeCategory.objects.get_or_create(name="Network")[0]
     for result in (ChangeResult.SUCCESSFUL, ChangeResult.SUCCESSFUL,
                    ChangeResult.WITH_ISSUES, ChangeResult.FAILED):
         close_change(manager, platform, result, category=software)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 from django.utils import timezone
 
 from changes.models import ChangeResult, ChangeState, ChangeType, RiskQuestion
@@ -24,7 +23,6 @@ from tests.changes.test_risk import (
 
 __all__ = ["agent", "manager", "questions", "team"]
 
-pytestmark = pytest.mark.urls("tests.changes.risk_test_urls")
 API = "/api/v1/changes"
 START = timezone.now() - datetime.timedelta(days=1)
 
@@ -195,7 +193,7 @@ def test_the_schema_documents_the_actions(api, admin_user):
     api.force_authenticate(admin_user)
     from drf_spectacular.generators import SchemaGenerator
 
-    schema = SchemaGenerator(urlconf="tests.changes.risk_test_urls").get_schema(public=True)
+    schema = SchemaGenerator().get_schema(public=True)
     paths = schema["paths"]
     assert "post" in paths["/api/v1/changes/{id}/risk/"]
     assert {"get", "put"} <= set(paths["/api/v1/changes/{id}/review/"])
@@ -203,13 +201,3 @@ def test_the_schema_documents_the_actions(api, admin_user):
     assert "delete" in paths["/api/v1/changes/{id}/caused-incidents/{incident_id}/"]
     assert "get" in paths["/api/v1/changes/metrics/success/"]
     assert "post" in paths["/api/v1/changes/risk-questions/"]
-
-
-def test_the_schema_validates_without_warnings(settings, db):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    settings.ROOT_URLCONF = "tests.changes.risk_test_urls"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
-                 stdout=StringIO())

@@ -36,7 +36,6 @@ from tests.changes.test_risk import (
 
 __all__ = ["agent", "calm", "manager", "questions", "team"]
 
-pytestmark = pytest.mark.urls("tests.changes.risk_test_urls")
 START = timezone.now() - datetime.timedelta(days=1)
 
 

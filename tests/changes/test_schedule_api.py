@@ -10,8 +10,6 @@ from changes.models import ChangeConflict, ScheduleWindow
 from tests.changes.schedule_helpers import PARIS, app, at, make_change, window
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.urls("tests.changes.urls_schedule")
-
 NOW = at(2026, 6, 10, 9)
 
 

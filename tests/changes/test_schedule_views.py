@@ -23,8 +23,6 @@ from tests.changes.schedule_helpers import (
 )
 from tests.factories import TeamFactory, UserFactory
 
-pytestmark = pytest.mark.urls("tests.changes.urls_schedule")
-
 NOW = at(2026, 6, 10, 9)  # a Wednesday
 
 
