@@ -20,6 +20,7 @@ from accounts import services as accounts
 from accounts.models import Team, TeamMembership
 from audit.context import acting_as_system
 from demo.availability_demo import load_availability
+from demo.changes_demo import load_changes
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
 from demo.escalation_demo import load_escalations
@@ -198,6 +199,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("escalations and notifications", load_escalations),
     ("service levels", load_service_levels),
     ("service availability", load_availability),
+    ("change enablement", load_changes),
 )
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import Team
 from audit.context import acting_as_system
 from audit.models import AuditEntry
+from changes.models import Change
 from cmdb import expiry, selectors
 from cmdb.models import ConfigurationItem, Installation, Relationship, SoftwareLicence
 from demo.cmdb_estate import WORKSTATIONS
@@ -63,6 +64,7 @@ def counts() -> dict[str, int]:
         "saved_views": SavedView.objects.count(),
         "notifications": Notification.objects.count(),
         "audit": AuditEntry.objects.count(),
+        "changes": Change.objects.count(),
     }
 
 
@@ -279,3 +281,43 @@ def test_demo_shows_service_availability():
     assert Outage.objects.filter(source_incident__isnull=False).exists()  # from a major one
     assert Outage.objects.filter(source_incident__isnull=True).count() == 3
     assert MaintenanceWindow.objects.filter(starts_at__gt=timezone.now()).exists()
+
+
+def test_demo_holds_changes_in_every_state_and_a_populated_calendar(client):
+    from changes.models import (
+        ApprovalRequest,
+        CabAgendaItem,
+        ChangeConflict,
+        ChangeState,
+        ChangeTemplateVersion,
+        ScheduleWindow,
+    )
+    from changes.schedule import forward_schedule
+
+    states = set(Change.objects.values_list("state", flat=True))
+    assert states == set(ChangeState.values)
+    assert set(Change.objects.values_list("type", flat=True)) == {
+        "standard", "normal", "emergency"}
+    # The catalogue shows an approved, a retired and a draft version.
+    assert {"approved", "retired", "draft"} <= set(
+        ChangeTemplateVersion.objects.values_list("status", flat=True))
+    # Approval rounds in every outcome, an approval after the fact, CAB decisions.
+    assert {"pending", "approved", "rejected", "info_requested"} <= set(
+        ApprovalRequest.objects.values_list("state", flat=True))
+    assert ApprovalRequest.objects.filter(retrospective=True).exists()
+    assert CabAgendaItem.objects.filter(decision="approved").exists()
+    assert CabAgendaItem.objects.filter(meeting__status="planned").exists()
+    # Windows of both kinds; a conflict to show; history for the success rates.
+    assert {"maintenance", "freeze"} == set(ScheduleWindow.objects.values_list("kind",
+                                                                                flat=True))
+    assert ChangeConflict.objects.exists()
+    assert Change.objects.filter(state="closed", result="failed").exists()
+    assert Change.objects.filter(caused_incidents__isnull=False).exists()
+    now = timezone.now()
+    entries = forward_schedule(now, now + datetime.timedelta(days=31))
+    assert {"change", "maintenance", "freeze"} <= {entry.kind for entry in entries}
+    # The business approver sees two changes waiting on the portal.
+    client.force_login(User.objects.get(username="requester"))
+    page = client.get("/portal/approvals/")
+    assert page.status_code == 200 and page.content.decode().count("CHG") >= 2
+
