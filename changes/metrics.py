@@ -153,13 +153,15 @@ class FailureRate:
         return self.failed / self.total if self.total else 0.0
 
 
-def team_failure_rate(team_id: int, days: int, now: datetime.datetime | None = None
-                      ) -> FailureRate:
-    """The team's changes closed with a result in the last ``days`` days, and how many of
-    them failed or were backed out (one query)."""
+def failure_rate(*, days: int, team_id: int | None = None, category_id: int | None = None,
+                 now: datetime.datetime | None = None) -> FailureRate:
+    """The team's (or category's) changes closed with a result in the last ``days``
+    days, and how many of them failed or were backed out (one query)."""
     since = (now or timezone.now()) - datetime.timedelta(days=days)
+    scope = {"assignment_group_id": team_id} if team_id is not None else {
+        "category_id": category_id}
     counts = Change.objects.filter(
-        assignment_group_id=team_id, state=ChangeState.CLOSED, closed_at__gte=since,
+        **scope, state=ChangeState.CLOSED, closed_at__gte=since,
     ).exclude(result="").aggregate(
         total=Count("pk"), failed=Count("pk", filter=Q(result__in=FAILED_RESULTS)))
     return FailureRate(total=counts["total"] or 0, failed=counts["failed"] or 0)

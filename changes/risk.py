@@ -405,23 +405,30 @@ def _outage_factor(change: Change) -> Factor:
                            "An outage of %(n)d minutes is expected.", minutes) % {"n": minutes})
 
 
-def _failure_rate_factor(change: Change, settings: ChangeSettings) -> Factor:
-    from .metrics import team_failure_rate
+def _failure_rate_factor(change: Change, settings: ChangeSettings, *, by: str) -> Factor:
+    """How often the implementer team's (``by="team"``) or the category's changes failed
+    lately: the success rates of the change reports, fed back into the risk."""
+    from .metrics import failure_rate
 
-    label = _("Team's change failure rate")
-    if not change.assignment_group_id:
-        return Factor("failure_rate", label, 0, _("No implementer team is set."))
+    key, label, scope_id, missing = {
+        "team": ("failure_rate", _("Team's change failure rate"), change.assignment_group_id,
+                 _("No implementer team is set.")),
+        "category": ("category_failure_rate", _("Category's change failure rate"),
+                     change.category_id, _("No category is set.")),
+    }[by]
+    if not scope_id:
+        return Factor(key, label, 0, missing)
     days = settings.failure_rate_days
-    rate = team_failure_rate(change.assignment_group_id, days)
+    rate = failure_rate(days=days, **{f"{by}_id": scope_id})
     if rate.total < MIN_HISTORY:
-        return Factor("failure_rate", label, 0, ngettext(
+        return Factor(key, label, 0, ngettext(
             "Not enough history: %(n)d change closed with a result in the last %(days)d "
             "days (at least %(min)d needed).",
             "Not enough history: %(n)d changes closed with a result in the last %(days)d "
             "days (at least %(min)d needed).", rate.total) % {
                 "n": rate.total, "days": days, "min": MIN_HISTORY})
     points = _band(rate.rate, FAILURE_RATE_BANDS, above=False) if rate.failed else 0
-    return Factor("failure_rate", label, points, _(
+    return Factor(key, label, points, _(
         "%(failed)d of %(total)d changes failed or were backed out in the last %(days)d "
         "days (%(percent).0f %%).") % {"failed": rate.failed, "total": rate.total,
                                        "days": days, "percent": 100 * rate.rate})
@@ -471,7 +478,8 @@ def _factors(change: Change, chosen: list[tuple[RiskQuestion, RiskAnswer]],
     impact, ci_ids = _impact_factors(change)
     factors.extend(impact)
     factors.append(_outage_factor(change))
-    factors.append(_failure_rate_factor(change, settings))
+    factors.append(_failure_rate_factor(change, settings, by="team"))
+    factors.append(_failure_rate_factor(change, settings, by="category"))
     factors.append(_caused_incidents_factor(change, ci_ids, settings))
     factors.append(_emergency_factor(change))
     return factors

@@ -100,10 +100,10 @@ def test_bad_grouping_and_days(seeded):
 
 def test_team_failure_rate(seeded):
     platform, network = seeded
-    rate = metrics.team_failure_rate(platform.pk, 30)
+    rate = metrics.failure_rate(team_id=platform.pk, days=30)
     assert (rate.total, rate.failed, rate.rate) == (5, 2, 0.4)
-    assert metrics.team_failure_rate(network.pk, 60).rate == 0.5
-    assert metrics.team_failure_rate(TeamFactory().pk, 30).total == 0
+    assert metrics.failure_rate(team_id=network.pk, days=60).rate == 0.5
+    assert metrics.failure_rate(team_id=TeamFactory().pk, days=30).total == 0
 
 
 def test_emergency_report(manager):

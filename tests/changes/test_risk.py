@@ -370,6 +370,23 @@ def test_failure_rate_of_the_team(manager, calm, team):
     assert rate["detail"].startswith("2 of 4 changes failed or were backed out")
 
 
+def test_failure_rate_of_the_category(manager, calm, team):
+    from changes.models import ChangeCategory
+
+    network, other = (ChangeCategory.objects.get(name="Network"),
+                      ChangeCategory.objects.get(name="Database"))
+    for result in (ChangeResult.FAILED, ChangeResult.SUCCESSFUL, ChangeResult.SUCCESSFUL,
+                   ChangeResult.SUCCESSFUL):
+        close_change(manager, TeamFactory(), result, category=network)
+    close_change(manager, team, ChangeResult.FAILED, category=other)
+    change = make_change(manager, category=network)
+    rate = factor(risk.risk_factors(change, calm), "category_failure_rate")
+    assert rate["points"] == 15  # 1 of 4 = 25 %
+    assert rate["detail"].startswith("1 of 4 changes failed")
+    assert factor(risk.risk_factors(make_change(manager), calm),
+                  "category_failure_rate")["detail"] == "No category is set."
+
+
 def test_no_team_no_failure_rate(manager, calm):
     change = make_change(manager)
     assert factor(risk.risk_factors(change, calm), "failure_rate")["points"] == 0
@@ -417,7 +434,7 @@ def test_all_factors_together(manager, questions, team):
     points = {f["key"]: f["points"] for f in change.risk_factors}
     assert points == {f"question_{tested.pk}": 20, f"question_{reversible.pk}": 0,
                       "criticality": 25, "users": 15, "outage": 15, "failure_rate": 15,
-                      "caused_incidents": 10, "emergency": 10}
+                      "caused_incidents": 10, "emergency": 10, "category_failure_rate": 0}
     assert change.risk_score == 110
     assert change.risk == RiskLevel.VERY_HIGH
 
