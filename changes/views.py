@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.models import Team
-from audit.display import related_names
 from desk.access import DeskAccessMixin
 from desk.pickers import lookup_status_id, lookup_term
 from desk.saved_view_views import saved_views_context
@@ -29,8 +28,8 @@ from incidents.picker_views import render_options
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
 from itsm.widgets import QuickSelect
-from tickets.models import Priority
-from tickets.services import ticket_activity_for, ticket_comment
+from tickets.services import ticket_comment
+from tickets.timeline import field_label, ticket_timeline
 
 from . import selectors, services
 from .filtersets import QUEUES, SORTS, ChangeFilterSet
@@ -38,11 +37,8 @@ from .forms import ChangeEditForm, ChangeForm, CommentForm, TransitionForm, inci
 from .models import (
     Change,
     ChangeCategory,
-    ChangeImpact,
-    ChangeResult,
     ChangeState,
     ChangeType,
-    RiskLevel,
 )
 from .workflow import CHANGE_WORKFLOW, change_moves
 
@@ -50,9 +46,6 @@ SAVED_VIEW_LIST = "changes.change"  # the list's key among the desk's saved view
 FILTER_BAR = ("q", "state", "type", "risk", "category", "assignment_group",
               "planned_from", "planned_to")
 SINGLE_CHOICE_FILTERS = ("state", "type", "risk")
-CHANGE_LABELS = {"state": dict(ChangeState.choices), "type": dict(ChangeType.choices),
-                 "risk": dict(RiskLevel.choices), "result": dict(ChangeResult.choices),
-                 "impact": dict(ChangeImpact.choices), "priority": dict(Priority.choices)}
 LOOKUP_SIZE = 15
 
 
@@ -68,6 +61,9 @@ class FilterSelect(QuickSelect, forms.SelectMultiple):
 
 
 def _default_queue(request: HttpRequest) -> str:
+    """Change managers oversee every change; implementers start from their groups'."""
+    if request.user.has_perm("changes.manage_changes"):
+        return "open"
     return "my_groups" if request.user.team_memberships.exists() else "open"
 
 
@@ -219,44 +215,6 @@ def change_or_404(pk: int) -> Change:
     return change
 
 
-def field_label(name: str) -> str:
-    try:
-        return str(Change._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return name.replace("_", " ")
-
-
-def _shown(name: str, value: Any) -> str:
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, dict):  # a related object, as the audit stores it
-        return str(value.get("repr", value.get("id", "")))
-    if isinstance(value, list):  # a set of links (CIs, services, incidents)
-        return ", ".join(_shown(name, item) for item in value) or "—"
-    choices = CHANGE_LABELS.get(name)
-    return str(choices.get(value, value)) if choices else str(value)
-
-
-def timeline(change: Change, user: Any) -> list[Any]:
-    """The activity stream, field changes with readable labels and values (the entries
-    the incident timeline template shows)."""
-    entries = ticket_activity_for(change, user)
-    related = related_names(Change, (entry.changes for entry in entries))
-
-    def shown(name: str, value: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return related.get(name, {}).get(value) or _shown(name, value)
-        return _shown(name, value)
-
-    for entry in entries:
-        changes = entry.changes if isinstance(entry.changes, dict) else {}
-        entry.shown_changes = [
-            (field_label(name), shown(name, change[0]), shown(name, change[1]))
-            for name, change in changes.items()
-            if isinstance(change, list) and len(change) == 2]
-    return entries
-
-
 def _transitions(change: Change, user: Any, form: TransitionForm | None) -> list[dict]:
     items = []
     for transition in change_moves(change, user):
@@ -277,7 +235,7 @@ def _transitions(change: Change, user: Any, form: TransitionForm | None) -> list
 
 def _guard_problems(form: TransitionForm, error: DomainError) -> list[tuple[str, str]]:
     """The refusal's problems the move's own form cannot show: (field label, message)."""
-    return [(field_label(name), message) for name, messages_ in error.fields.items()
+    return [(field_label(Change, name), message) for name, messages_ in error.fields.items()
             if name not in form.fields for message in messages_]
 
 
@@ -296,7 +254,7 @@ def detail_context(request: HttpRequest, change: Change, *,
         "transition_failed": failed,
         "transition_error": transition_form.non_field_errors() if transition_form else None,
         "transition_problems": transition_problems or [],
-        "activities": timeline(change, user),
+        "activities": ticket_timeline(change, user),
         "comment_form": comment_form or CommentForm(),
         "is_open": change.is_open,
         "impacted_services": selectors.impacted_services(change),
@@ -316,7 +274,7 @@ class ChangeDetailView(DeskAccessMixin, View):
         change = change_or_404(pk)
         if request.htmx and request.GET.get("part") == "timeline":
             return render(request, "incidents/_timeline.html",
-                          {"activities": timeline(change, request.user)})
+                          {"activities": ticket_timeline(change, request.user)})
         return render_detail(request, change)
 
 

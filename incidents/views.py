@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -23,15 +23,13 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.models import Team
-from audit.display import related_names
 from desk.access import DeskAccessMixin
 from desk.saved_view_views import saved_views_context
 from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
 from itsm.keyset import RowsAfter
 from itsm.widgets import QuickSelect
-from tickets.models import Priority
-from tickets.services import ticket_activity_for
+from tickets.timeline import ticket_timeline
 
 from . import escalation, selectors, services, similar
 from .bulk import BULK_LIMIT
@@ -49,18 +47,11 @@ from .forms import (
 from .models import (
     INCIDENT_WORKFLOW,
     OPEN_STATES,
-    Channel,
-    HoldReason,
     Incident,
-    IncidentState,
-    ResolutionCode,
 )
 from .queue_rows import queue_rows
 
 PAGE_SIZE = 50
-CHANGE_LABELS = {"state": dict(IncidentState.choices), "hold_reason": dict(HoldReason.choices),
-                 "resolution_code": dict(ResolutionCode.choices),
-                 "priority": dict(Priority.choices), "channel": dict(Channel.choices)}
 FILTER_BAR = ("q", "state", "priority", "assignment_group", "escalated")
 SINGLE_CHOICE_FILTERS = ("state", "priority")
 SAVED_VIEW_LIST = "incidents.incident"  # the queue's key among the desk's saved views
@@ -298,41 +289,6 @@ def _incident_or_404(key: str) -> Incident:
     return selectors.incident_related_load(incident)
 
 
-def _shown(name: str, value: Any) -> str:
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, dict):  # a related object, as the audit stores it
-        return str(value.get("repr", value.get("id", "")))
-    choices = CHANGE_LABELS.get(name)
-    return str(choices.get(value, value)) if choices else str(value)
-
-
-def _timeline(incident: Incident, user: Any) -> list[Any]:
-    """The activity stream; field changes get readable labels and values."""
-    entries = ticket_activity_for(incident, user)
-    related = related_names(Incident, (entry.changes for entry in entries))
-
-    def shown(name: str, value: Any) -> str:
-        return related.get(name, {}).get(value) or _shown(name, value) if isinstance(
-            value, int) else _shown(name, value)
-
-    for entry in entries:
-        changes = entry.changes if isinstance(entry.changes, dict) else {}
-        entry.shown_changes = [
-            (_field_label(name), shown(name, change[0]), shown(name, change[1]))
-            for name, change in changes.items()
-            if isinstance(change, list) and len(change) == 2
-        ]
-    return entries
-
-
-def _field_label(name: str) -> str:
-    try:
-        return str(Incident._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return name.replace("_", " ")
-
-
 def _needs_values(target: str) -> bool:
     return target in TransitionForm.VALUES_FOR
 
@@ -360,7 +316,7 @@ def _detail_context(request: HttpRequest, incident: Incident, *,
         "incident": incident,
         "transitions": transitions,
         "transition_error": transition_form.non_field_errors() if transition_form else None,
-        "activities": _timeline(incident, user),
+        "activities": ticket_timeline(incident, user),
         "respond_form": respond_form or RespondForm(),
         "assign_form": assign_form or _assign_form(incident),
         "priority_form": (priority_form or PriorityOverrideForm(
@@ -415,7 +371,7 @@ class IncidentDetailView(DeskAccessMixin, View):
         incident = _incident_or_404(key)
         if request.htmx and request.GET.get("part") == "timeline":
             return render(request, "incidents/_timeline.html",
-                          {"activities": _timeline(incident, request.user)})
+                          {"activities": ticket_timeline(incident, request.user)})
         return _render_detail(request, incident)
 
 
