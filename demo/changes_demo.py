@@ -298,8 +298,12 @@ def _new(demo: _Demo, title: str, *, type: str = "normal", category: str,
         "backout_plan": fields.pop("backout_plan", "Restore from the pre-change backup."),
         "test_plan": fields.pop("test_plan", "Smoke test and monitoring green for 30 min."),
     }
+    # Engineers raise their own changes; the change manager (who opens them here) stays
+    # free to approve them.
+    requester = demo.users.get(implementer or "resolver")
     return services.change_create(
         actor=demo.cm, type=type, title=title, category=demo.categories[category],
+        requester=requester,
         assignment_group=demo.teams[team],
         assignee=demo.users.get(implementer) if implementer else None,
         cis=demo.ci(*cis), services=demo.ci(*services_), planned_start=start,
