@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from accounts.api.views import DeskPermission
 from changes import services
+from changes.filtersets import ChangeFilterSet
 from changes.models import (
     ApprovalRequest,
     ApprovalState,
@@ -78,6 +79,7 @@ class ChangeViewSet(ChangeRiskReviewActions, ChangeConflictsMixin, mixins.Create
     __doc__ = "Changes (desk only). State moves only through the actions." + PIPELINE_FLOW
 
     serializer_class = ChangeSerializer
+    filterset_class = ChangeFilterSet
     permission_classes = [permissions.IsAuthenticated, DeskPermission]
     # PUT and DELETE serve the review and caused-incident actions; a change itself is
     # never deleted (no destroy) and PUT on it is a partial update.

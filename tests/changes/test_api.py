@@ -162,3 +162,14 @@ def test_the_schema_documents_the_pipeline_flow(client, db):
     assert "wait" in use["description"]
     assert use["requestBody"]["content"]["application/json"]["examples"]
     assert "/api/v1/changes/{id}/wait/" in schema["paths"]
+
+
+def test_the_list_filters_as_the_desk_does(api, change_manager, server):
+    web = normal_change(change_manager, title="Patch the web tier", cis=[server])
+    fire = normal_change(change_manager, title="Hotfix", type="emergency")
+    body = api.get("/api/v1/changes/?type=emergency").json()
+    assert [row["number"] for row in body["results"]] == [fire.number]
+    body = api.get(f"/api/v1/changes/?ci={server.pk}").json()
+    assert [row["number"] for row in body["results"]] == [web.number]
+    body = api.get("/api/v1/changes/?q=web tier&queue=open").json()
+    assert [row["number"] for row in body["results"]] == [web.number]
