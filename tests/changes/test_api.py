@@ -173,3 +173,60 @@ def test_the_list_filters_as_the_desk_does(api, change_manager, server):
     assert [row["number"] for row in body["results"]] == [web.number]
     body = api.get("/api/v1/changes/?q=web tier&queue=open").json()
     assert [row["number"] for row in body["results"]] == [web.number]
+
+
+def test_a_pipeline_takes_a_normal_change_through_approval(api, change_manager, implementer):
+    from changes.approvals import policy_create
+    from changes.models import RiskQuestion
+
+    policy_create(actor=change_manager, name="Low", change_types=["normal"], rule="any",
+                  people=[change_manager])
+    # Given a normal change opened and assessed by the pipeline's account
+    client = Client()
+    client.force_login(implementer)
+    change = client.post("/api/v1/changes/", {
+        "title": "Deploy 7.2", "backout_plan": "Roll back to 7.1",
+        "planned_start": soon(minutes=-5).isoformat(),
+        "planned_end": soon(hours=1).isoformat()}, content_type="application/json").json()
+    assert not RiskQuestion.objects.exists()  # the computed factors alone decide
+    client.post(f"/api/v1/changes/{change['id']}/transition/", {"to_state": "assess"},
+                content_type="application/json")
+    assessed = client.post(f"/api/v1/changes/{change['id']}/risk/", {"answers": []},
+                           content_type="application/json")
+    assert assessed.status_code == 200, assessed.json()
+    moved = client.post(f"/api/v1/changes/{change['id']}/transition/",
+                        {"to_state": "authorize"}, content_type="application/json").json()
+    assert moved["state"] == "authorize" and moved["approval"]["pending"] == 1
+    # When the approver approves through the API
+    task = api.get("/api/v1/changes/approvals/").json()["results"][0]
+    response = api.post(f"/api/v1/changes/approvals/{task['id']}/approve/", {},
+                        content_type="application/json")
+    assert response.status_code == 200, response.json()
+    # Then the pipeline's wait answers at once: approved and scheduled
+    waited = client.get(f"/api/v1/changes/{change['id']}/wait/?timeout=5").json()
+    assert waited["state"] == "scheduled"
+    assert waited["approval"]["state"] == "approved" and waited["approval"]["approved"] == 1
+    done = client.post(f"/api/v1/changes/{change['id']}/result/", {"result": "successful"},
+                       content_type="application/json").json()
+    assert done["state"] == "review"
+
+
+def test_wait_answers_at_once_when_approvers_ask_for_information(api, change_manager,
+                                                                 implementer):
+    from changes.approvals import policy_create
+
+    policy_create(actor=change_manager, name="Any", change_types=["normal"], rule="any",
+                  people=[change_manager])
+    change = normal_change(implementer, requester=implementer)
+    Change.objects.filter(pk=change.pk).update(state="assess", risk="low")
+    change.refresh_from_db()
+    services.change_transition(actor=implementer, change=change, to_state="authorize")
+    task = api.get("/api/v1/changes/approvals/").json()["results"][0]
+    api.post(f"/api/v1/changes/approvals/{task['id']}/request-info/",
+             {"comment": "Which release?"}, content_type="application/json")
+    client = Client()
+    client.force_login(implementer)
+    started = time.monotonic()
+    waited = client.get(f"/api/v1/changes/{change.pk}/wait/?timeout=5").json()
+    assert time.monotonic() - started < 2
+    assert waited["state"] == "authorize" and waited["approval"]["state"] == "info_requested"
