@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "sla",
     "availability",
     "changes",
+    "fleet",
     "desk",
     "portal",
     "demo",
