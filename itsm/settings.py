@@ -230,6 +230,16 @@ STORAGES = {
         )
     },
 }
+# --- Endpoint fleet (docs/agent.md) ---------------------------------------------------
+# The job-signing private key: read by the dispatching worker only, never by the web.
+FLEET_SIGNING_KEY_FILE = env.str("FLEET_SIGNING_KEY_FILE",
+                                 default=str(VAR_DIR / "keys" / "fleet-signing.pem"))
+FLEET_HEARTBEAT_SECONDS = env.int("FLEET_HEARTBEAT_SECONDS", default=60)
+FLEET_INVENTORY_SECONDS = env.int("FLEET_INVENTORY_SECONDS", default=3600)
+FLEET_MESSAGE_MAX_BYTES = env.int("FLEET_MESSAGE_MAX_BYTES", default=2 * 1024 * 1024)
+# Requests per agent per minute on the channel (messages, polls).
+FLEET_RATE_PER_MINUTE = env.int("FLEET_RATE_PER_MINUTE", default=120)
+
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=20 * 1024 * 1024)
 ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
@@ -369,6 +379,7 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
     "sla.*": {"queue": "sla"},
     "remediation.*": {"queue": "dispatch"},
+    "fleet.*": {"queue": "dispatch"},
     "notifications.*": {"queue": "notify"},
     "events.*": {"queue": "events"},
 }
@@ -396,6 +407,10 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-auto-close": {
         "task": "incidents.tasks.auto_close_resolved",
         "schedule": 60 * 60,
+    },
+    "fleet-sweep": {
+        "task": "fleet.tasks.sweep",
+        "schedule": 60,
     },
     "changes-flag-overdue-retro": {
         "task": "changes.tasks.flag_overdue_retro",

@@ -1,0 +1,450 @@
+"""The one code path that changes the fleet: enrolment groups and secrets, enrolling an
+agent (finding its device in the CMDB, never a duplicate), revoking it, creating signed
+jobs (in the worker: only it reads the private key), and taking in what agents send
+(results, inventories, presence) in batches. The channel (fleet/channel.py) calls the
+intake functions; the desk and the API call the rest."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.services import require_permission, validated
+from audit.context import acting_as_system, as_actor
+from audit.models import AuditAction
+from audit.services import audit_record, diff, snapshot
+from cmdb.models import CIClass
+from cmdb.services import ci_find_identified
+from itsm.errors import DomainError
+
+from . import signing, tokens
+from .models import (
+    PENDING_JOB_STATES,
+    Agent,
+    EnrolmentGroup,
+    EnrolmentSecret,
+    Inventory,
+    Job,
+    JobKind,
+    JobState,
+    LiveAnswer,
+    SigningKey,
+)
+
+MANAGE = "fleet.manage_fleet"
+VIEW = "fleet.view_fleet"
+JOB_TTL = datetime.timedelta(minutes=10)
+MAX_FACT_LENGTH = 255
+
+
+class EnrolmentRefused(Exception):
+    """Why a secret was not accepted: ``code`` is the wire code (docs/agent.md)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# --- Enrolment groups and secrets -----------------------------------------------------
+
+@transaction.atomic
+@as_actor
+def enrolment_group_create(*, actor: Any, name: str, description: str = "",
+                           owner_team: Any = None, tags: Iterable[Any] = ()) -> EnrolmentGroup:
+    require_permission(actor, MANAGE)
+    group = validated(EnrolmentGroup(name=name.strip(), description=description,
+                                     owner_team=owner_team))
+    group.save()
+    group.tags.set(list(tags))
+    audit_record(action=AuditAction.CREATE, target=group,
+                 changes=diff({}, snapshot(group, ("name", "owner_team"))))
+    return group
+
+
+@transaction.atomic
+@as_actor
+def enrolment_secret_create(*, actor: Any, group: EnrolmentGroup, name: str,
+                            expires_at: datetime.datetime,
+                            max_uses: int | None = None) -> tuple[EnrolmentSecret, str]:
+    """A new secret for ``group``: the row and the secret itself, shown once."""
+    require_permission(actor, MANAGE)
+    if expires_at <= timezone.now():
+        raise DomainError(_("The expiry must be in the future."),
+                          fields={"expires_at": [_("Choose a time in the future.")]})
+    if max_uses is not None and max_uses < 1:
+        raise DomainError(_("Allow at least one use, or leave the limit empty."),
+                          fields={"max_uses": [_("At least 1.")]})
+    raw = tokens.new_secret(tokens.SECRET_PREFIX)
+    secret = validated(EnrolmentSecret(
+        group=group, name=name.strip() or group.name, prefix=raw[:tokens.PREFIX_LENGTH],
+        secret_hash=tokens.digest(raw), expires_at=expires_at, max_uses=max_uses,
+        created_by=actor))
+    secret.save()
+    audit_record(action=AuditAction.CREATE, target=secret, changes=diff({}, snapshot(
+        secret, ("group", "name", "prefix", "expires_at", "max_uses"))))
+    return secret, raw
+
+
+@transaction.atomic
+@as_actor
+def enrolment_secret_revoke(*, actor: Any, secret: EnrolmentSecret) -> EnrolmentSecret:
+    require_permission(actor, MANAGE)
+    secret = EnrolmentSecret.objects.select_for_update().get(pk=secret.pk)
+    if secret.revoked_at is not None:
+        raise DomainError(_("This secret is already revoked."), code="revoked",
+                          fields={"secret": [_("Already revoked.")]})
+    secret.revoked_at = timezone.now()
+    secret.save(update_fields=["revoked_at"])
+    audit_record(action=AuditAction.UPDATE, target=secret,
+                 changes={"revoked_at": [None, secret.revoked_at.isoformat()]},
+                 message=_("Revoked"))
+    return secret
+
+
+# --- Enrolling an agent ---------------------------------------------------------------
+
+@dataclass
+class Enrolled:
+    agent: Agent
+    token: str
+    reenrolled: bool
+
+
+def _fact(facts: dict[str, Any], name: str) -> str:
+    value = facts.get(name) or ""
+    if not isinstance(value, str):
+        raise EnrolmentRefused("bad_request", _("%(name)s must be text.") % {"name": name})
+    return value.strip()[:MAX_FACT_LENGTH]
+
+
+def _list_fact(facts: dict[str, Any], name: str) -> list[str]:
+    value = facts.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise EnrolmentRefused("bad_request", _("%(name)s must be a list of text.")
+                               % {"name": name})
+    return [v.strip()[:MAX_FACT_LENGTH] for v in value if v.strip()]
+
+
+def _secret_for(raw: str) -> EnrolmentSecret:
+    if not isinstance(raw, str) or not raw.startswith(tokens.SECRET_PREFIX):
+        raise EnrolmentRefused("secret_invalid", _("This enrolment secret is not valid."))
+    secret = (EnrolmentSecret.objects.select_for_update().select_related("group")
+              .filter(prefix=raw[:tokens.PREFIX_LENGTH]).first())
+    if secret is None or not tokens.same(raw, secret.secret_hash):
+        raise EnrolmentRefused("secret_invalid", _("This enrolment secret is not valid."))
+    if secret.revoked_at is not None:
+        raise EnrolmentRefused("secret_revoked", _("This enrolment secret was revoked."))
+    if secret.expires_at <= timezone.now():
+        raise EnrolmentRefused("secret_expired", _("This enrolment secret has expired."))
+    if secret.max_uses is not None and secret.uses >= secret.max_uses:
+        raise EnrolmentRefused("secret_exhausted",
+                               _("This enrolment secret has been used up."))
+    return secret
+
+
+def device_os_choice(ci_class: CIClass, os_label: str) -> str | None:
+    """The value of the class's "os" attribute for what the agent reported ("Ubuntu
+    24.04"): the matching choice; an OS the CMDB does not list yet is added to the
+    attribute's choices (audited), since the fleet reports facts."""
+    from cmdb.models import AttributeDefinition
+
+    definition = AttributeDefinition.objects.filter(ci_class=ci_class, key="os").first()
+    if definition is None or not os_label:
+        return None
+    choices = list(definition.choices or [])
+    lowered = {choice.lower(): choice for choice in choices}
+    if os_label.lower() in lowered:
+        return lowered[os_label.lower()]
+    if definition.type == "choice":
+        definition.choices = [*choices, os_label]
+        definition.save(update_fields=["choices"])
+        audit_record(action=AuditAction.UPDATE, target=definition,
+                     changes={"choices": [choices, definition.choices]},
+                     message=_("OS reported by an endpoint agent"))
+    return os_label
+
+
+def _device_class(os_name: str) -> CIClass:
+    """Servers by their OS name, everything else a workstation."""
+    server = any(word in os_name.lower() for word in ("server", "rhel", "red hat enterprise"))
+    return CIClass.objects.get(key="server" if server else "workstation")
+
+
+@transaction.atomic
+def agent_enrol(*, secret: str, facts: dict[str, Any]) -> Enrolled:
+    """Exchange an enrolment secret for an agent identity and token. The same machine
+    (the CMDB identification rule) gets its existing agent and device back."""
+    if not isinstance(facts, dict):
+        raise EnrolmentRefused("bad_request", _("facts must be an object."))
+    enrolment = _secret_for(secret)
+    hostname = _fact(facts, "hostname")
+    if not hostname:
+        raise EnrolmentRefused("bad_request", _("The hostname is required."))
+    if not _fact(facts, "os_name"):
+        raise EnrolmentRefused("bad_request", _("The operating system name is required."))
+    macs = _list_fact(facts, "mac_addresses")
+    ips = _list_fact(facts, "ip_addresses")
+    identifiers = {"serial_number": _fact(facts, "serial_number"), "hostname": hostname,
+                   "domain": _fact(facts, "domain"), "mac_address": macs[0] if macs else ""}
+    with acting_as_system(f"agent enrolment ({hostname})"):
+        device = ci_find_identified(**identifiers)
+        if device is None:
+            from cmdb.services import ci_create
+
+            os_name = " ".join(filter(None, (_fact(facts, "os_name"),
+                                             _fact(facts, "os_version"))))
+            ci_class = _device_class(os_name)
+            os_value = device_os_choice(ci_class, os_name)
+            device = ci_create(
+                actor=None, name=hostname, ci_class=ci_class,
+                status="operational", owner_team=enrolment.group.owner_team,
+                attributes={"os": os_value} if os_value else {},
+                **{k: v for k, v in identifiers.items() if v},
+                **({"ip_address": ips[0]} if ips else {}))
+            device.tags.add(*enrolment.group.tags.all())
+        raw = tokens.new_secret(tokens.TOKEN_PREFIX)
+        agent = Agent.objects.select_for_update().filter(device=device).first()
+        reenrolled = agent is not None
+        if agent is None:
+            agent = Agent(device=device)
+        agent.group = enrolment.group
+        agent.token_prefix = raw[:tokens.PREFIX_LENGTH]
+        agent.token_hash = tokens.digest(raw)
+        agent.revoked_at = None
+        agent.hostname = hostname
+        agent.os_name = _fact(facts, "os_name")
+        agent.agent_version = _fact(facts, "agent_version")[:40]
+        if reenrolled:
+            agent.reenrolled_at = timezone.now()
+        agent.save()
+        EnrolmentSecret.objects.filter(pk=enrolment.pk).update(uses=F("uses") + 1)
+        audit_record(action=AuditAction.UPDATE if reenrolled else AuditAction.CREATE,
+                     target=agent, changes={"device": [None, device.name],
+                                            "group": [None, enrolment.group.name]},
+                     message=_("Enrolled again") if reenrolled else _("Enrolled"))
+    return Enrolled(agent=agent, token=raw, reenrolled=reenrolled)
+
+
+def signing_keys() -> list[dict[str, str]]:
+    """The public keys agents pin: the current one first."""
+    keys = SigningKey.objects.order_by(F("retired_at").desc(nulls_first=True), "-created_at")
+    return [{"key_id": k.key_id, "public_key": k.public_key} for k in keys]
+
+
+def agents_for_tokens(raw_tokens: Sequence[str]) -> dict[str, Agent]:
+    """The active agents of these tokens (one query for a whole reconnecting batch)."""
+    wanted = {tokens.digest(raw): raw for raw in raw_tokens
+              if isinstance(raw, str) and raw.startswith(tokens.TOKEN_PREFIX)}
+    found = Agent.objects.filter(token_hash__in=wanted, revoked_at__isnull=True)
+    return {wanted[agent.token_hash]: agent for agent in found}
+
+
+@transaction.atomic
+@as_actor
+def agent_revoke(*, actor: Any, agent: Agent) -> Agent:
+    """Cut the agent off: its next request is refused (401) and it stops asking."""
+    require_permission(actor, MANAGE)
+    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    if agent.revoked_at is not None:
+        raise DomainError(_("This agent is already revoked."), code="revoked",
+                          fields={"agent": [_("Already revoked.")]})
+    agent.revoked_at = timezone.now()
+    agent.online = False
+    agent.save(update_fields=["revoked_at", "online"])
+    Job.objects.filter(agent=agent, state__in=PENDING_JOB_STATES).update(
+        state=JobState.EXPIRED, finished_at=agent.revoked_at)
+    audit_record(action=AuditAction.UPDATE, target=agent,
+                 changes={"revoked_at": [None, agent.revoked_at.isoformat()]},
+                 message=_("Revoked"))
+    transaction.on_commit(lambda: publish_revoked([agent.pk]))
+    return agent
+
+
+# --- Signed jobs (worker side) ----------------------------------------------------------
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+@transaction.atomic
+def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
+                params: dict[str, Any] | None = None, ttl: datetime.timedelta = JOB_TTL,
+                live_query: Any = None, version: int = 1, script: str = "") -> list[Job]:
+    """One signed job per agent, written in bulk; agents are nudged after the commit.
+    Runs where the private key is (the worker)."""
+    if kind not in JobKind.values:
+        raise ValueError(f"unknown job kind {kind}")
+    import hashlib
+
+    now = timezone.now()
+    script_hash = hashlib.sha256(script.encode()).hexdigest() if script else ""
+    ids = [agent.pk for agent in agents]
+    # Reserve each agent's next sequence numbers in one statement per agent, locked.
+    sequences = {a.pk: a.last_sequence for a in
+                 Agent.objects.select_for_update().filter(pk__in=ids).only("last_sequence")}
+    rows = []
+    for agent_id in ids:
+        sequence = sequences[agent_id] + 1
+        sequences[agent_id] = sequence
+        execution_id = uuid.uuid4()
+        envelope = {"v": 1, "execution_id": str(execution_id), "agent_id": str(agent_id),
+                    "kind": kind, "action": action, "version": version,
+                    "script_sha256": script_hash, "script": script, "params": params or {},
+                    "not_before": _iso(now), "expires_at": _iso(now + ttl),
+                    "sequence": sequence}
+        signature, key_id = signing.sign(envelope)
+        rows.append(Job(id=execution_id, agent_id=agent_id, kind=kind, sequence=sequence,
+                        envelope=envelope, signature=signature, key_id=key_id,
+                        not_before=now, expires_at=now + ttl, live_query=live_query))
+    Job.objects.bulk_create(rows, batch_size=1000)
+    Agent.objects.bulk_update(
+        [Agent(pk=pk, last_sequence=seq) for pk, seq in sequences.items()],
+        ["last_sequence"], batch_size=1000)
+    transaction.on_commit(lambda: publish_nudge(ids))
+    return rows
+
+
+def wire_job(job: Job) -> dict[str, Any]:
+    return {"envelope": job.envelope, "signature": job.signature, "key_id": job.key_id}
+
+
+def jobs_pending(agent_ids: Sequence[Any]) -> dict[Any, list[Job]]:
+    """Pending, unexpired jobs of these agents (one query), oldest first."""
+    now = timezone.now()
+    pending: dict[Any, list[Job]] = {}
+    for job in Job.objects.filter(agent_id__in=list(agent_ids), state__in=PENDING_JOB_STATES,
+                                  expires_at__gt=now).order_by("created_at"):
+        pending.setdefault(job.agent_id, []).append(job)
+    return pending
+
+
+def jobs_mark_sent(job_ids: Sequence[Any]) -> None:
+    Job.objects.filter(pk__in=list(job_ids), state=JobState.QUEUED).update(
+        state=JobState.SENT, sent_at=timezone.now())
+
+
+def jobs_expire() -> int:
+    """Pending jobs past their expiry (a beat task)."""
+    return Job.objects.filter(state__in=PENDING_JOB_STATES,
+                              expires_at__lte=timezone.now()).update(
+        state=JobState.EXPIRED, finished_at=timezone.now())
+
+
+# --- Intake from agents (the channel calls these, in batches) -------------------------
+
+RESULT_STATES = {"succeeded": JobState.DONE, "failed": JobState.FAILED,
+                 "timed_out": JobState.FAILED, "refused": JobState.REFUSED}
+
+
+@transaction.atomic
+def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """Store (agent id, result message) pairs; return the execution ids now committed
+    (to acknowledge after the commit). A repeated result is the same result: a job
+    already finished is acknowledged and left as it is."""
+    by_id: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for agent_id, message in results:
+        execution_id = str(message.get("execution_id") or "")
+        try:
+            uuid.UUID(execution_id)
+        except ValueError:
+            continue
+        by_id[execution_id] = (agent_id, message)
+    if not by_id:
+        return []
+    jobs = {str(job.pk): job for job in Job.objects.select_for_update().filter(
+        pk__in=list(by_id)).select_related("live_query")}
+    now = timezone.now()
+    finished, answers, snapshots = [], [], {}
+    for execution_id, (agent_id, message) in by_id.items():
+        job = jobs.get(execution_id)
+        if job is None or str(job.agent_id) != str(agent_id):
+            continue  # not this agent's: ignored, not acknowledged
+        if job.state not in PENDING_JOB_STATES:
+            finished.append(execution_id)  # already stored: acknowledge again
+            continue
+        status = str(message.get("status") or "")
+        job.state = RESULT_STATES.get(status, JobState.FAILED)
+        job.finished_at = now
+        job.refusal_reason = str(message.get("reason") or "")[:300]
+        job.result = {k: message.get(k) for k in (
+            "status", "exit_code", "stdout", "stderr", "duration_ms", "data")}
+        finished.append(execution_id)
+        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        if job.state == JobState.DONE and job.kind == JobKind.SNAPSHOT:
+            snapshots[job.agent_id] = data
+        if job.kind == JobKind.QUERY and job.live_query_id is not None:
+            answers.append(LiveAnswer(query_id=job.live_query_id, agent_id=job.agent_id,
+                                      matched=bool(data.get("matched")) and
+                                      job.state == JobState.DONE,
+                                      detail=data.get("detail") or (
+                                          {"refused": job.refusal_reason}
+                                          if job.refusal_reason else {})))
+    Job.objects.bulk_update([jobs[i] for i in finished if jobs.get(i) and
+                             jobs[i].finished_at == now],
+                            ["state", "finished_at", "refusal_reason", "result"],
+                            batch_size=500)
+    if answers:
+        LiveAnswer.objects.bulk_create(answers, ignore_conflicts=True, batch_size=500)
+    for agent_id, data in snapshots.items():
+        Inventory.objects.update_or_create(agent_id=agent_id, defaults={
+            "snapshot": {k: data.get(k, []) for k in ("processes", "services", "sessions")},
+            "snapshot_at": now})
+    return finished
+
+
+def agents_seen(agent_ids: Iterable[Any], *, online: bool = True,
+                channel: str = "") -> None:
+    """Presence, written in one statement per batch (heartbeats are not audited)."""
+    ids = list(agent_ids)
+    if not ids:
+        return
+    values: dict[str, Any] = {"online": online}
+    if online:
+        values["last_seen_at"] = timezone.now()
+        if channel:
+            values["channel"] = channel
+    Agent.objects.filter(pk__in=ids).update(**values)
+
+
+def agents_mark_stale(after: datetime.timedelta) -> int:
+    """Agents marked online that have not been heard from for ``after``: offline."""
+    return Agent.objects.filter(online=True, last_seen_at__lt=timezone.now() - after).update(
+        online=False)
+
+
+# --- Nudges -------------------------------------------------------------------------------
+
+_redis_clients: dict[str, Any] = {}
+NUDGE_CHANNEL = "fleet:nudge"
+REVOKE_CHANNEL = "fleet:revoked"
+
+
+def _publish(channel: str, agent_ids: Sequence[Any]) -> None:
+    from django.conf import settings
+
+    if not settings.REDIS_URL or not agent_ids:
+        return  # the embedded profile's hub polls the database instead
+    import json
+
+    import redis
+
+    client = _redis_clients.get(settings.REDIS_URL)
+    if client is None:
+        client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+    client.publish(channel, json.dumps([str(i) for i in agent_ids]))
+
+
+def publish_nudge(agent_ids: Sequence[Any]) -> None:
+    _publish(NUDGE_CHANNEL, agent_ids)
+
+
+def publish_revoked(agent_ids: Sequence[Any]) -> None:
+    _publish(REVOKE_CHANNEL, agent_ids)
