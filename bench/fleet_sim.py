@@ -1,0 +1,263 @@
+"""A fleet of simulated endpoint agents in one asyncio process, speaking the real protocol
+(docs/agent.md): enrolment (or tokens made beforehand), the WebSocket channel with the
+agent's backoff and restart jitter, signature and envelope checks with the agent's own
+code (itsm_agent.envelope), heartbeats, and results for every job (execution simulated).
+For tests (a few agents) and benchmarks (10,000: bench/fleet.py).
+
+    python bench/fleet_sim.py --server http://127.0.0.1:8000 --tokens var/fleet-tokens.csv
+    python bench/fleet_sim.py --server http://127.0.0.1:8000 --enrol-secret itsm_enr_… -n 20
+
+It prints one JSON line of counters every ``--report-every`` seconds (and at the end):
+connected, connecting, jobs received, results acknowledged, refusals, handshake errors by
+status, and the receipt latency of jobs (from the envelope's not_before to arrival)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
+
+import websockets  # noqa: E402
+from itsm_agent.channel import backoff_delay, restart_jitter, ws_url  # noqa: E402
+from itsm_agent.envelope import load_public_keys, parse_time, verify_signature  # noqa: E402
+
+
+@dataclass
+class Counters:
+    connected: int = 0
+    connects: int = 0
+    jobs: int = 0
+    acked: int = 0
+    refused: int = 0
+    revoked: int = 0
+    handshake_errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+    def report(self, started: float) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+        pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3)) if lat else (
+            lambda q: None)
+        return {"t": round(time.monotonic() - started, 2), "connected": self.connected,
+                "connects": self.connects, "jobs": self.jobs, "acked": self.acked,
+                "refused": self.refused, "revoked": self.revoked,
+                "handshake_errors": self.handshake_errors,
+                "receipt_p50": pick(.5), "receipt_p99": pick(.99),
+                "receipt_mean": round(statistics.fmean(lat), 3) if lat else None}
+
+
+@dataclass
+class SimAgent:
+    agent_id: str
+    token: str
+    seen: set[str] = field(default_factory=set)
+    highest: int = 0
+
+
+class Fleet:
+    def __init__(self, server: str, keys: list[dict[str, str]], heartbeat: float,
+                 jitter: float, work_ms: float) -> None:
+        self.server, self.heartbeat, self.jitter, self.work_ms = server, heartbeat, jitter, work_ms
+        self.keys = load_public_keys(keys)
+        self.counters = Counters()
+        self.rng = random.Random(2026)
+
+    async def run_agent(self, agent: SimAgent, stop: asyncio.Event) -> None:
+        attempt, was_connected = 0, False
+        while not stop.is_set():
+            try:
+                await self._session(agent, stop)
+                attempt, was_connected = 0, True
+            except _Revoked:
+                self.counters.revoked += 1
+                return
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as error:
+                status = getattr(getattr(error, "response", None), "status_code", None)
+                key = str(status or type(error).__name__)
+                self.counters.handshake_errors[key] = self.counters.handshake_errors.get(
+                    key, 0) + 1
+            if stop.is_set():
+                return
+            # The agent's own backoff; after losing a working connection (a server
+            # restart) the first retry also waits the restart jitter.
+            delay = backoff_delay(attempt, self.rng)
+            if was_connected:
+                delay += restart_jitter(self.jitter, self.rng)
+                was_connected = False
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _session(self, agent: SimAgent, stop: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        async with websockets.connect(ws_url(self.server), additional_headers=headers,
+                                      open_timeout=30, ping_interval=None,
+                                      max_size=4 * 1024 * 1024) as socket:
+            self.counters.connects += 1
+            self.counters.connected += 1
+            try:
+                await socket.send(json.dumps({"type": "hello", "agent_version": "sim-1",
+                                              "last_sequence": agent.highest,
+                                              "policy": {"allow": ["snapshot", "query:*"]}}))
+                beat = asyncio.create_task(self._heartbeats(socket))
+                try:
+                    async for raw in socket:
+                        await self._on_message(agent, socket, json.loads(raw))
+                        if stop.is_set():
+                            break
+                finally:
+                    beat.cancel()
+            finally:
+                self.counters.connected -= 1
+            if socket.close_code == 4401:
+                raise _Revoked()
+
+    async def _heartbeats(self, socket: Any) -> None:
+        await asyncio.sleep(self.rng.uniform(0, self.heartbeat))
+        while True:
+            await socket.send(json.dumps({"type": "heartbeat", "uptime": 1}))
+            await asyncio.sleep(self.heartbeat)
+
+    async def _on_message(self, agent: SimAgent, socket: Any, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ping":
+            await socket.send('{"type":"pong"}')
+        elif kind == "ack":
+            self.counters.acked += len(message.get("ids") or [])
+        elif kind == "jobs":
+            for job in message.get("jobs") or []:
+                await self._run(agent, socket, job)
+
+    async def _run(self, agent: SimAgent, socket: Any, job: dict[str, Any]) -> None:
+        envelope = job.get("envelope") or {}
+        execution_id = str(envelope.get("execution_id"))
+        arrived = datetime.now(UTC)
+        if execution_id in agent.seen:  # sent again after a reconnect: answer again
+            status, reason = "succeeded", ""
+        elif not verify_signature(envelope, job.get("signature"), job.get("key_id"),
+                                  self.keys):
+            status, reason = "refused", "bad_signature"
+        elif envelope.get("agent_id") != agent.agent_id:
+            status, reason = "refused", "wrong_agent"
+        elif envelope.get("sequence", 0) <= agent.highest:
+            status, reason = "refused", "replayed"
+        else:
+            status, reason = "succeeded", ""
+            agent.highest = envelope["sequence"]
+            self.counters.jobs += 1
+            try:
+                sent = parse_time(envelope.get("not_before"))
+                self.counters.latencies.append((arrived - sent).total_seconds())
+            except ValueError:
+                pass
+        if status == "refused":
+            self.counters.refused += 1
+        agent.seen.add(execution_id)
+        if self.work_ms:
+            await asyncio.sleep(self.work_ms / 1000 * self.rng.random())
+        data = {"matched": False, "detail": {}} if envelope.get("kind") == "query" else {
+            "processes": [], "services": [], "sessions": []}
+        await socket.send(json.dumps({
+            "type": "result", "execution_id": execution_id, "status": status,
+            "reason": reason, "exit_code": 0 if status == "succeeded" else None,
+            "stdout": "", "stderr": "", "duration_ms": int(self.work_ms), "data": data}))
+
+
+class _Revoked(Exception):
+    pass
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def enrol(server: str, secret: str, count: int) -> tuple[list[SimAgent], list[dict[str, str]]]:
+    agents, keys = [], []
+    for index in range(count):
+        reply = _post(server.rstrip("/") + "/agent/v1/enroll", {"secret": secret, "facts": {
+            "hostname": f"sim-{index:05d}", "domain": "sim.example", "os_name": "Ubuntu",
+            "os_version": "24.04", "serial_number": f"SIM{index:07d}",
+            "mac_addresses": [], "ip_addresses": [], "agent_version": "sim-1"}})
+        agents.append(SimAgent(reply["agent_id"], reply["token"]))
+        keys = reply["signing_keys"]
+    return agents, keys
+
+
+def read_tokens(path: Path) -> tuple[list[SimAgent], list[dict[str, str]]]:
+    """The file bench/fleet.py writes: a first line of JSON signing keys, then
+    ``agent_id,token`` lines."""
+    lines = path.read_text().splitlines()
+    keys = json.loads(lines[0])
+    return [SimAgent(*line.split(",", 1)) for line in lines[1:] if line], keys
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.tokens:
+        agents, keys = read_tokens(Path(args.tokens))
+        agents = agents[:args.agents] if args.agents else agents
+    else:
+        agents, keys = enrol(args.server, args.enrol_secret, args.agents)
+    fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms)
+    stop = asyncio.Event()
+    started = time.monotonic()
+    tasks = []
+    for index, agent in enumerate(agents):
+        tasks.append(asyncio.create_task(fleet.run_agent(agent, stop)))
+        if index % 200 == 199:
+            await asyncio.sleep(args.ramp)  # do not open 10,000 sockets in one tick
+    deadline = started + args.duration if args.duration else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            await asyncio.sleep(args.report_every)
+            line = fleet.counters.report(started)
+            line["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            print(json.dumps(line), flush=True)
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return fleet.counters.report(started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", default=os.environ.get("ITSM_SERVER",
+                                                           "http://127.0.0.1:8000"))
+    parser.add_argument("--tokens", help="agent_id,token file from bench/fleet.py")
+    parser.add_argument("--enrol-secret", help="enrol this many agents first instead")
+    parser.add_argument("-n", "--agents", type=int, default=0)
+    parser.add_argument("--heartbeat", type=float, default=60.0)
+    parser.add_argument("--jitter", type=float, default=10.0,
+                        help="the restart jitter of the first reconnect (seconds)")
+    parser.add_argument("--work-ms", type=float, default=0.0,
+                        help="simulated execution time per job, at most (ms)")
+    parser.add_argument("--ramp", type=float, default=0.05,
+                        help="pause after every 200 connections at start (seconds)")
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="stop after this many seconds (0: run until killed)")
+    parser.add_argument("--report-every", type=float, default=1.0)
+    args = parser.parse_args()
+    if not args.tokens and not args.enrol_secret:
+        parser.error("give --tokens or --enrol-secret")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(json.dumps(asyncio.run(main_async(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
