@@ -161,6 +161,8 @@ class AgentService:
         self.last_inventory_at: float | None = None
         self.ws_failures = 0
         self.longpoll_until = 0.0
+        self.backoff_base = BACKOFF_BASE
+        self.poll_wait = POLL_WAIT
         self._send: Send | None = None
         self._stop: asyncio.Event | None = None
         self._inventory_now: asyncio.Event | None = None
@@ -227,10 +229,10 @@ class AgentService:
                     # The server went away after we were in: it may be restarting with the
                     # whole fleet about to reconnect, so spread out.
                     attempt = 0
-                    delay = max(delay, backoff_delay(0, self.rng)
+                    delay = max(delay, backoff_delay(0, self.rng, base=self.backoff_base)
                                 + restart_jitter(self.config.reconnect_jitter, self.rng))
                 else:
-                    delay = max(delay, backoff_delay(attempt, self.rng))
+                    delay = max(delay, backoff_delay(attempt, self.rng, base=self.backoff_base))
                     attempt += 1
                 if self._switching:
                     delay, self._switching = 0.0, False
@@ -247,11 +249,12 @@ class AgentService:
     _switching = False
 
     async def _reachable(self) -> bool:
-        """HTTP works (any HTTP answer); 401 here is a revocation too."""
+        """HTTP works (any HTTP answer); 401 here is a revocation too. The probe posts an
+        empty message batch: unlike a poll it cannot take jobs off the server's queue."""
         try:
             status, payload = await asyncio.to_thread(
-                http_request, "GET", http_url(self.server, "/poll?wait=0"),
-                token=self.token, timeout=10)
+                http_request, "POST", http_url(self.server, "/messages"),
+                body={"messages": []}, token=self.token, timeout=10)
         except OSError:
             return False
         if status == 401:
@@ -350,8 +353,8 @@ class AgentService:
                     self._switching = True
                     return
                 status, payload = await asyncio.to_thread(
-                    http_request, "GET", http_url(self.server, f"/poll?wait={POLL_WAIT}"),
-                    token=self.token, timeout=POLL_WAIT + 15)
+                    http_request, "GET", http_url(self.server, f"/poll?wait={self.poll_wait}"),
+                    token=self.token, timeout=self.poll_wait + 15)
                 _check_status(status, payload)
                 self._touch()
                 if status == 200 and isinstance(payload, dict):
