@@ -223,6 +223,10 @@ class AgentService:
                 except (ChannelError, OSError, TimeoutError, ConnectionClosed) as exc:
                     connected = self._connected
                     log.warning("channel error: %s", exc or type(exc).__name__)
+                except Exception:
+                    # A bug must not end the service: log it and reconnect after backoff.
+                    connected = self._connected
+                    log.exception("unexpected error in the channel session")
                 finally:
                     self._send = None
                 if connected:
