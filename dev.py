@@ -40,7 +40,8 @@ def ensure_environment(extra: str) -> None:
         say(f"Creating the virtual environment in {VENV}")
         venv.create(VENV, with_pip=True)
     pyproject = (ROOT / "pyproject.toml").read_bytes()
-    fingerprint = hashlib.sha256(pyproject + extra.encode()).hexdigest()
+    agent_project = (ROOT / "agent" / "pyproject.toml").read_bytes()
+    fingerprint = hashlib.sha256(pyproject + agent_project + extra.encode()).hexdigest()
     stamp = VENV / f".installed-{extra or 'base'}"
     if stamp.exists() and stamp.read_text() == fingerprint:
         return
@@ -48,6 +49,8 @@ def ensure_environment(extra: str) -> None:
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     target = f".[{extra}]" if extra else "."
     run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", target)
+    if extra == "dev":  # the endpoint agent's own package, for its tests and the simulator
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", str(ROOT / "agent"))
     stamp.write_text(fingerprint)
 
 

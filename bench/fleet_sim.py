@@ -30,9 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
-import websockets  # noqa: E402
-from itsm_agent.channel import backoff_delay, restart_jitter, ws_url  # noqa: E402
-from itsm_agent.envelope import load_public_keys, parse_time, verify_signature  # noqa: E402
+import websockets
+from itsm_agent.channel import backoff_delay, restart_jitter, ws_url
+from itsm_agent.envelope import load_public_keys, parse_time, verify_signature
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Fleet:
             except _Revoked:
                 self.counters.revoked += 1
                 return
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as error:
+            except (TimeoutError, OSError, websockets.WebSocketException) as error:
                 status = getattr(getattr(error, "response", None), "status_code", None)
                 key = str(status or type(error).__name__)
                 self.counters.handshake_errors[key] = self.counters.handshake_errors.get(
@@ -254,7 +254,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.tokens and not args.enrol_secret:
         parser.error("give --tokens or --enrol-secret")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(json.dumps(asyncio.run(main_async(args))), flush=True)
 
