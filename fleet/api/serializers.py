@@ -135,7 +135,9 @@ class LiveQueryDetailSerializer(LiveQuerySerializer):
 class EnrolmentGroupSerializer(serializers.ModelSerializer):
     owner_team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(),
                                                     required=False, allow_null=True)
+    # Written as names; read back by to_representation (the relation is a manager).
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
+                                 write_only=True,
                                  help_text="Tag names given to the group's devices.")
     device_count = serializers.IntegerField(read_only=True, default=None)
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.views import DeskPermission
+from cmdb.api.views import CmdbFilterBackend
 from itsm.errors import DomainError
 
 from .. import live, selectors, services
@@ -61,6 +62,8 @@ class DeviceViewSet(viewsets.ReadOnlyModelViewSet):
     the inventory summary and the latest live snapshot."""
 
     permission_classes = VIEW
+    # The CMDB's backend: its schema extension types the tag filter (by tag name).
+    filter_backends = [CmdbFilterBackend]
     filterset_class = DeviceFilterSet
 
     def get_queryset(self) -> QuerySet[Agent]:
