@@ -28,6 +28,12 @@ SLA_MANAGE = "sla.manage_sla"
 # approve (business approvers outside the desk are named on a policy instead).
 CHANGE_MANAGE = "changes.manage_changes"
 CHANGE_APPROVE = "changes.approve_change"
+# The endpoint fleet: seeing devices and asking live questions (read-only) is desk work;
+# enrolment secrets admit devices into the CMDB and the signed-job channel, and revoking
+# an agent cuts it off, so managing the fleet stays with the asset manager (who owns the
+# device records), apart from the operators who run jobs on the devices.
+FLEET_VIEW = "fleet.view_fleet"
+FLEET_MANAGE = "fleet.manage_fleet"
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,13 @@ class Role:
 ROLES: tuple[Role, ...] = (
     Role("requester", "Requester", _("Uses the self-service portal only."), ()),
     Role("service_desk_agent", "Service desk agent",
-         _("First line: logs, triages and resolves tickets in the desk."), (DESK,)),
-    Role("resolver", "Resolver", _("Works tickets assigned to their teams."), (DESK,)),
+         _("First line: logs, triages and resolves tickets in the desk."), (DESK, FLEET_VIEW)),
+    Role("resolver", "Resolver", _("Works tickets assigned to their teams."),
+         (DESK, FLEET_VIEW)),
     Role("incident_manager", "Incident manager",
          _("Owns the incident practice and major incidents."),
          (DESK, "audit.view_auditentry", "incidents.override_priority",
-          "incidents.manage_major_incidents")),
+          "incidents.manage_major_incidents", FLEET_VIEW)),
     Role("service_level_manager", "Service level manager",
          _("Owns service levels: agreements, targets, thresholds and business calendars."),
          (DESK, "audit.view_auditentry", SLA_MANAGE)),
@@ -60,11 +67,12 @@ ROLES: tuple[Role, ...] = (
     Role("cab_member", "CAB member", _("Approves or rejects changes."),
          (DESK, CHANGE_APPROVE)),
     Role("asset_manager", "Asset manager",
-         _("Owns the CMDB, assets and licences."), (DESK, *CMDB_EDIT)),
+         _("Owns the CMDB, assets and licences."),
+         (DESK, *CMDB_EDIT, FLEET_VIEW, FLEET_MANAGE)),
     Role("remediation_operator", "Remediation operator",
-         _("Starts approved remediation runs on endpoints."), (DESK,)),
+         _("Starts approved remediation runs on endpoints."), (DESK, FLEET_VIEW)),
     Role("remediation_approver", "Remediation approver",
-         _("Approves remediation action versions (four eyes)."), (DESK,)),
+         _("Approves remediation action versions (four eyes)."), (DESK, FLEET_VIEW)),
     Role("administrator", "Administrator",
          _("Configures the platform, people, teams and roles."), (), all_permissions=True),
 )

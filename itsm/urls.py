@@ -24,6 +24,12 @@ from changes.api.views import (
     ChangeTemplateViewSet,
     ChangeViewSet,
 )
+from fleet.api.views import (
+    DeviceViewSet,
+    EnrolmentGroupViewSet,
+    EnrolmentSecretViewSet,
+    LiveQueryViewSet,
+)
 from notifications.api import NotificationViewSet
 from sla import report_api as sla_report_api
 from sla.api.views import AgreementViewSet, CalendarViewSet
@@ -58,6 +64,12 @@ router.register("changes/templates", ChangeTemplateViewSet, basename="change-tem
 router.register("changes/template-versions", ChangeTemplateVersionViewSet,
                 basename="change-template-version")
 router.register("changes", ChangeViewSet, basename="change")
+router.register("fleet/devices", DeviceViewSet, basename="fleet-device")
+router.register("fleet/questions", LiveQueryViewSet, basename="fleet-question")
+router.register("fleet/enrolment-groups", EnrolmentGroupViewSet,
+                basename="fleet-enrolment-group")
+router.register("fleet/enrolment-secrets", EnrolmentSecretViewSet,
+                basename="fleet-enrolment-secret")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -75,6 +87,7 @@ urlpatterns = [
     path("desk/sla/reports/", include("sla.report_urls")),
     path("desk/sla/", include("sla.urls")),
     path("desk/availability/", include("availability.urls")),
+    path("desk/fleet/", include("fleet.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
