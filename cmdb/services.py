@@ -230,7 +230,8 @@ def _check_identity(ci: ConfigurationItem) -> None:
         )
 
 
-def _tags(names: Iterable[str]) -> list[Tag]:
+def tags_get_or_create(names: Iterable[str]) -> list[Tag]:
+    """Tags by name (slugified; made when new): the CMDB's one tag rule."""
     tags = []
     for name in names:
         slug = slugify(str(name))[:50]
@@ -265,7 +266,7 @@ def ci_create(*, actor: Any, name: str, ci_class: CIClass, tags: Iterable[str] =
     except IntegrityError as error:  # a concurrent write took the identity first
         raise Conflict(_("This configuration item was just recorded by someone else."),
                        code="duplicate_ci") from error
-    tag_list = _tags(tags)
+    tag_list = tags_get_or_create(tags)
     ci.tags.set(tag_list)
     initial = {k: v for k, v in snapshot(ci, ("name", "ci_class", "status", *CI_FIELDS[2:]))
                .items() if v not in (None, "", {}, [])}
@@ -290,7 +291,7 @@ def ci_update(*, actor: Any, ci: ConfigurationItem, tags: Iterable[str] | None =
     _prepare(ci)
     changed = diff(before, snapshot(ci, changes))
     if tags is not None:
-        new_tags = _tags(tags)
+        new_tags = tags_get_or_create(tags)
         if sorted(t.name for t in new_tags) != old_tags:
             ci.tags.set(new_tags)
             changed["tags"] = [old_tags, sorted(t.name for t in new_tags)]

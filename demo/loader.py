@@ -24,6 +24,7 @@ from demo.changes_demo import load_changes
 from demo.cmdb_estate import load_cmdb
 from demo.desk_demo import load_saved_views
 from demo.escalation_demo import load_escalations
+from demo.fleet_demo import load_fleet
 from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
@@ -200,6 +201,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("service levels", load_service_levels),
     ("service availability", load_availability),
     ("change enablement", load_changes),
+    ("endpoint fleet", load_fleet),
 )
 
 

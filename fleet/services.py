@@ -220,7 +220,8 @@ def agent_enrol(*, secret: str, facts: dict[str, Any]) -> Enrolled:
         agent.token_hash = tokens.digest(raw)
         agent.revoked_at = None
         agent.hostname = hostname
-        agent.os_name = _fact(facts, "os_name")
+        agent.os_name = " ".join(filter(None, (_fact(facts, "os_name"),
+                                               _fact(facts, "os_version"))))[:200]
         agent.agent_version = _fact(facts, "agent_version")[:40]
         if reenrolled:
             agent.reenrolled_at = timezone.now()
@@ -359,7 +360,8 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         by_id[execution_id] = (agent_id, message)
     if not by_id:
         return []
-    jobs = {str(job.pk): job for job in Job.objects.select_for_update().filter(
+    # "of self": PostgreSQL does not lock the nullable side of an outer join.
+    jobs = {str(job.pk): job for job in Job.objects.select_for_update(of=("self",)).filter(
         pk__in=list(by_id)).select_related("live_query")}
     now = timezone.now()
     finished, answers, snapshots = [], [], {}

@@ -255,14 +255,14 @@ class GroupCreateView(FleetManageMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = EnrolmentGroupForm(request.POST)
         if form.is_valid():
-            from cmdb.services import _tags  # the CMDB's tag rule: slugs, made when new
+            from cmdb.services import tags_get_or_create
 
             try:
                 group = services.enrolment_group_create(
                     actor=request.user, name=form.cleaned_data["name"],
                     description=form.cleaned_data["description"],
                     owner_team=form.cleaned_data["owner_team"],
-                    tags=_tags(form.tag_names()))
+                    tags=tags_get_or_create(form.tag_names()))
             except NotPermitted as error:
                 raise PermissionDenied(error.message) from error
             except DomainError as error:

@@ -344,6 +344,7 @@ SPECTACULAR_SETTINGS = {
         "ApprovalRuleEnum": "changes.models.ApprovalRule",
         "CabDecisionEnum": "changes.models.CabDecision",
         "CabMeetingStatusEnum": "changes.models.CabMeetingStatus",
+        "LiveQueryKindEnum": "fleet.models.QueryKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -135,13 +135,13 @@ class EnrolmentGroupViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         return selectors.enrolment_groups()
 
     def perform_create(self, serializer: EnrolmentGroupSerializer) -> None:
-        from cmdb.services import _tags  # the CMDB's tag rule: slugs, made when new
+        from cmdb.services import tags_get_or_create
 
         data = dict(serializer.validated_data)
         group = services.enrolment_group_create(
             actor=self.request.user, name=data["name"],
             description=data.get("description", ""), owner_team=data.get("owner_team"),
-            tags=_tags(data.get("tags") or []))
+            tags=tags_get_or_create(data.get("tags") or []))
         serializer.instance = self.get_queryset().get(pk=group.pk)
 
 

@@ -133,7 +133,7 @@ def test_the_list_query_count_is_pinned(manager_client, django_assert_num_querie
     for number in range(5):
         ci = CIFactory(name=f"srv-{number}", ci_class=ci_class("server"), owner_team=team,
                        attributes={"os": "RHEL 9"})
-        ci.tags.set(services._tags(["prod"]))
+        ci.tags.set(services.tags_get_or_create(["prod"]))
     params = {"ci_class": "server", "attr.os": "RHEL 9"}
     manager_client.get(LIST, params)  # warm the session and permission caches
 

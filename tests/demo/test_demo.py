@@ -321,3 +321,22 @@ def test_demo_holds_changes_in_every_state_and_a_populated_calendar(client):
     page = client.get("/portal/approvals/")
     assert page.status_code == 200 and page.content.decode().count("CHG") >= 2
 
+
+def test_demo_shows_a_fleet_of_devices(client):
+    from cmdb.models import Installation
+    from fleet.models import Agent, EnrolmentSecret, Inventory, LiveAnswer, SigningKey
+
+    assert SigningKey.objects.filter(retired_at__isnull=True).exists()
+    agents = Agent.objects.select_related("device")
+    assert agents.count() >= 10
+    assert agents.filter(online=True).exists() and agents.filter(online=False).exists()
+    # Enrolled onto the demo's existing CMDB records, not new ones.
+    assert all(not agent.device.name.startswith("bench-") for agent in agents)
+    assert Inventory.objects.exclude(snapshot={}).exists()
+    assert Installation.objects.filter(device__agent__isnull=False).exists()
+    assert LiveAnswer.objects.filter(matched=True).exists()
+    assert EnrolmentSecret.objects.filter(revoked_at__isnull=False).exists()
+    client.force_login(User.objects.get(username="agent"))
+    page = client.get("/desk/fleet/")
+    assert page.status_code == 200 and agents.first().hostname in page.content.decode()
+

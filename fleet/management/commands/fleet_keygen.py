@@ -41,4 +41,5 @@ class Command(BaseCommand):
             SigningKey.objects.update_or_create(
                 key_id=signing.key_id_of(public),
                 defaults={"public_key": signing.public_b64(public), "retired_at": None})
-        self.stdout.write(f"Job-signing key {signing.key_id_of(public)} written to {path}.")
+        if options.get("verbosity", 1):
+            self.stdout.write(f"Job-signing key {signing.key_id_of(public)} written to {path}.")
