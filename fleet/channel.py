@@ -213,6 +213,7 @@ class ChannelApp:
             raise HttpError(400, "bad_request", "wait must be a number of seconds.") from error
         wait = min(max(wait, 0), POLL_WAIT_MAX)
         self.hub.seen(agent_id, "poll")
+        await _read_body(scope, receive, ENROL_MAX_BYTES)  # so the next receive is the hang-up
         # A client that hangs up frees its place at once instead of after the wait.
         disconnected = asyncio.ensure_future(receive())
         try:
