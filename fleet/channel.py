@@ -119,7 +119,9 @@ class ChannelApp:
         kind = scope["type"]
         if kind == "lifespan":
             await self.lifespan(receive, send)
-        elif kind == "websocket":
+            return
+        await self.hub.ensure_started()  # a server run without lifespan events
+        if kind == "websocket":
             if scope["path"] == PREFIX + "ws":
                 await self.websocket(scope, receive, send)
             else:
