@@ -340,11 +340,12 @@ class ChannelApp:
                        if len(text) > PARSE_IN_THREAD_BYTES else json.loads(text))
         except ValueError:
             message = None
+        is_pong = isinstance(message, dict) and message.get("type") == "pong"
+        if not is_pong and self.hub.limiter.hit(agent_id) > 0:  # garbage counts too
+            socket.close(CLOSE_RATE_LIMITED, "rate_limited")
+            return
         if not isinstance(message, dict):
             socket.push(_error("bad_message", "Frames are JSON objects with a type."))
-            return
-        if message.get("type") != "pong" and self.hub.limiter.hit(agent_id) > 0:
-            socket.close(CLOSE_RATE_LIMITED, "rate_limited")
             return
         self.hub.seen(agent_id, "websocket")
         await self.handle(agent_id, message, socket.push, socket.ack_when_committed)
