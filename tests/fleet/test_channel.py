@@ -28,9 +28,12 @@ from .conftest_channel import (
     RATE_PER_MINUTE,
     ChannelServer,
     channel_server_fixture,  # noqa: F401 (the fixture "channel_server")
+    database_as_migrated,  # noqa: F401 (a fixture)
     http,
 )
 
+# Committed data (the server is another process). Each test starts from the database as
+# migrated, with the same primary keys (the server caches content types by id).
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 NUDGE_LATENCY = 1.0  # seconds from the commit of a job to the agent having it
