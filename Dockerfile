@@ -50,4 +50,6 @@ EXPOSE 8000
 
 # Workers: uvicorn reads WEB_CONCURRENCY (default 1). Client addresses behind a proxy:
 # uvicorn trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS (default 127.0.0.1).
-CMD ["uvicorn", "itsm.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]
+# No per-message WebSocket compression: agents send small JSON, and a zlib compressor per
+# connection would cost some 45 KB each across a fleet (bench/fleet.py).
+CMD ["uvicorn", "itsm.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--ws-per-message-deflate", "false"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ class Counters:
     refused: int = 0
     revoked: int = 0
     handshake_errors: dict[str, int] = field(default_factory=dict)
+    connection_errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
 
     def report(self, started: float) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class Counters:
                 "connects": self.connects, "jobs": self.jobs, "acked": self.acked,
                 "refused": self.refused, "revoked": self.revoked,
                 "handshake_errors": self.handshake_errors,
+                "connection_errors": self.connection_errors,
                 "receipt_p50": pick(.5), "receipt_p99": pick(.99),
                 "receipt_mean": round(statistics.fmean(lat), 3) if lat else None}
 
@@ -84,10 +87,13 @@ class Fleet:
                 self.counters.revoked += 1
                 return
             except (TimeoutError, OSError, websockets.WebSocketException) as error:
+                # An HTTP answer to the handshake is counted by its status (a 5xx is the
+                # server failing); a refused or dropped connection by its kind.
                 status = getattr(getattr(error, "response", None), "status_code", None)
+                bucket = (self.counters.handshake_errors if status else
+                          self.counters.connection_errors)
                 key = str(status or type(error).__name__)
-                self.counters.handshake_errors[key] = self.counters.handshake_errors.get(
-                    key, 0) + 1
+                bucket[key] = bucket.get(key, 0) + 1
             if stop.is_set():
                 return
             # The agent's own backoff; after losing a working connection (a server
@@ -103,6 +109,7 @@ class Fleet:
         headers = {"Authorization": f"Bearer {agent.token}"}
         async with websockets.connect(ws_url(self.server), additional_headers=headers,
                                       open_timeout=30, ping_interval=None,
+                                      compression=None,  # as the real agent
                                       max_size=4 * 1024 * 1024) as socket:
             self.counters.connects += 1
             self.counters.connected += 1
@@ -256,7 +263,9 @@ def main() -> None:
         parser.error("give --tokens or --enrol-secret")
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(json.dumps(asyncio.run(main_async(args))), flush=True)
+    # bench/fleet.py stops the simulator with SIGINT.
+    with contextlib.suppress(KeyboardInterrupt):
+        print(json.dumps(asyncio.run(main_async(args))), flush=True)
 
 
 if __name__ == "__main__":
