@@ -49,8 +49,9 @@ def ensure_environment(extra: str) -> None:
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     target = f".[{extra}]" if extra else "."
     run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", target)
-    if extra == "dev":  # the endpoint agent's own package, for its tests and the simulator
-        run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", str(ROOT / "agent"))
+    # The endpoint agent's own package: its tests, and the simulator that plays the demo
+    # fleet in the embedded run.
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--editable", str(ROOT / "agent"))
     stamp.write_text(fingerprint)
 
 

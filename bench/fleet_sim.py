@@ -71,8 +71,9 @@ class SimAgent:
 
 class Fleet:
     def __init__(self, server: str, keys: list[dict[str, str]], heartbeat: float,
-                 jitter: float, work_ms: float) -> None:
+                 jitter: float, work_ms: float, demo: bool = False) -> None:
         self.server, self.heartbeat, self.jitter, self.work_ms = server, heartbeat, jitter, work_ms
+        self.demo = demo
         self.keys = load_public_keys(keys)
         self.counters = Counters()
         self.rng = random.Random(2026)
@@ -173,12 +174,60 @@ class Fleet:
         agent.seen.add(execution_id)
         if self.work_ms:
             await asyncio.sleep(self.work_ms / 1000 * self.rng.random())
-        data = {"matched": False, "detail": {}} if envelope.get("kind") == "query" else {
-            "processes": [], "services": [], "sessions": []}
+        data = self.contents(agent, envelope) if status == "succeeded" else {}
         await socket.send(json.dumps({
             "type": "result", "execution_id": execution_id, "status": status,
             "reason": reason, "exit_code": 0 if status == "succeeded" else None,
             "stdout": "", "stderr": "", "duration_ms": int(self.work_ms), "data": data}))
+
+
+    def contents(self, agent: SimAgent, envelope: dict[str, Any]) -> dict[str, Any]:
+        """What a simulated device answers: empty for benchmarks; with ``--demo`` a
+        believable machine (the same one every time for the same agent)."""
+        kind, action = envelope.get("kind"), envelope.get("action")
+        params = envelope.get("params") or {}
+        if not self.demo:
+            return {"matched": False, "detail": {}} if kind == "query" else {
+                "processes": [], "services": [], "sessions": []}
+        machine = demo_machine(agent.agent_id)
+        if kind != "query":
+            return {key: machine[key] for key in ("processes", "services", "sessions")}
+        name = str(params.get("name", "")).lower()
+        if action == "process_running":
+            found = [p for p in machine["processes"] if name and name in p["name"].lower()]
+            return {"matched": bool(found), "detail": {"processes": found[:5]}}
+        if action == "service_stopped":
+            found = [s for s in machine["services"]
+                     if name and name in s["name"].lower() and s["state"] != "running"]
+            return {"matched": bool(found), "detail": {"services": found}}
+        if action == "disk_above":
+            full = [d for d in machine["disks"] if d["used_percent"] > float(
+                params.get("percent", 100))]
+            return {"matched": bool(full), "detail": {"disks": full}}
+        return {"matched": False, "detail": {"found": False}}
+
+
+def demo_machine(agent_id: str) -> dict[str, Any]:
+    rng = random.Random(agent_id)
+    server = rng.random() < 0.35
+    names = ([("nginx", "www-data"), ("python3", "app"), ("sshd", "root"),
+              ("postgres", "postgres"), ("systemd-journald", "root")] if server else
+             [("explorer.exe", "user"), ("OUTLOOK.EXE", "user"), ("Teams.exe", "user"),
+              ("chrome.exe", "user"), ("MsMpEng.exe", "SYSTEM"), ("OneDrive.exe", "user")])
+    services = (("nginx.service", "ssh.service", "cron.service", "cups.service") if server
+                else ("Spooler", "WinDefend", "wuauserv", "BITS"))
+    return {
+        "processes": [{"pid": 300 + i * 17, "name": name, "user": user,
+                       "cpu_percent": round(rng.uniform(0, 25), 1),
+                       "memory_mb": rng.randint(15, 1200)} for i, (name, user) in
+                      enumerate(names)],
+        "services": [{"name": name, "state": "running" if rng.random() < 0.85 else "dead"}
+                     for name in services],
+        "sessions": [] if server else [{"user": "corp\\user", "terminal": "console",
+                                        "host": "", "started": "08:47"}],
+        "disks": [{"mount": "/" if server else "C:\\", "total_gb": 256,
+                   "used_percent": rng.choice((38, 52, 61, 74, 86, 91))}],
+    }
 
 
 class _Revoked(Exception):
@@ -213,12 +262,18 @@ def read_tokens(path: Path) -> tuple[list[SimAgent], list[dict[str, str]]]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.tokens and not Path(args.tokens).exists():
+        # The embedded run's Procfile starts the simulator for the demo fleet; without
+        # its tokens (no demo loaded) it idles rather than stop the other processes.
+        print(f"no tokens at {args.tokens}: no simulated agents", file=sys.stderr, flush=True)
+        while True:
+            await asyncio.sleep(3600)
     if args.tokens:
         agents, keys = read_tokens(Path(args.tokens))
         agents = agents[:args.agents] if args.agents else agents
     else:
         agents, keys = enrol(args.server, args.enrol_secret, args.agents)
-    fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms)
+    fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms, args.demo)
     stop = asyncio.Event()
     started = time.monotonic()
     tasks = []
@@ -258,6 +313,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: run until killed)")
     parser.add_argument("--report-every", type=float, default=1.0)
+    parser.add_argument("--demo", action="store_true",
+                        help="answer with believable machines (the embedded demo fleet)")
     args = parser.parse_args()
     if not args.tokens and not args.enrol_secret:
         parser.error("give --tokens or --enrol-secret")

@@ -2,15 +2,20 @@
 in use, one revoked), agents on a slice of the demo's laptops and servers (enrolled with
 the real enrolment service, so they land on their existing CMDB records), their
 inventories (reconciled into the CMDB), live snapshots from the online ones, and a live
-question the fleet has answered. No agent process runs in the demo: the devices show
-what their agents last reported."""
+question the fleet has answered. In the embedded run the online devices are played by
+the fleet simulator (the Procfile's ``fleet`` process, bench/fleet_sim.py --demo) with the
+tokens written here, so "refresh now" and live questions are answered over the real
+channel; the offline ones stay silent."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import random
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
@@ -65,6 +70,7 @@ def load_fleet() -> None:
         .order_by("name")[:LAPTOPS])
     servers = list(ConfigurationItem.objects.filter(name__in=SERVERS).exclude(hostname=""))
     agents: list[tuple[Agent, bool]] = []
+    tokens: list[str] = []
     for index, device in enumerate([*devices, *servers]):
         is_server = device in servers
         facts = _facts(device, is_server)
@@ -72,6 +78,9 @@ def load_fleet() -> None:
                                         facts=facts)
         inventory_record(enrolled.agent.pk, {"full": _inventory(device, is_server, rng)})
         agents.append((enrolled.agent, index % OFFLINE_EVERY != OFFLINE_EVERY - 1))
+        tokens.append(enrolled.token)
+    _write_simulator_tokens([(enrolled_agent, token) for (enrolled_agent, up), token
+                             in zip(agents, tokens, strict=True) if up])
     online = [agent.pk for agent, up in agents if up]
     offline = [agent.pk for agent, up in agents if not up]
     services.agents_seen(online, channel="websocket")
@@ -79,6 +88,22 @@ def load_fleet() -> None:
         online=False, last_seen_at=now - datetime.timedelta(days=3, hours=4))
     _snapshots([agent for agent, up in agents if up], rng)
     _question([agent for agent, up in agents if up], len(offline), manager)
+
+
+def simulator_tokens_path() -> Path:
+    return Path(settings.VAR_DIR) / "demo-fleet" / "tokens.csv"
+
+
+def _write_simulator_tokens(agents: list[tuple[Agent, str]]) -> None:
+    """The embedded run starts bench/fleet_sim.py with these (the Procfile's ``fleet``):
+    the online demo devices then answer "refresh now" and live questions for real, over
+    the real channel, with simulated contents."""
+    path = simulator_tokens_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(services.signing_keys()),
+             *(f"{agent.pk},{token}" for agent, token in agents)]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
 
 
 def _facts(device: ConfigurationItem, is_server: bool) -> dict[str, Any]:
