@@ -30,7 +30,7 @@ from itsm.forms import add_domain_error
 from . import live, selectors, services
 from .filtersets import DeviceFilterSet
 from .forms import EnrolmentGroupForm, EnrolmentSecretForm, LiveQueryForm
-from .models import Agent, EnrolmentGroup, EnrolmentSecret, LiveQuery
+from .models import Agent, EnrolmentGroup, EnrolmentSecret, Job, JobKind, JobState, LiveQuery
 
 PAGE_SIZE = 50
 QUESTIONS_SHOWN = 25
@@ -139,15 +139,29 @@ def _agent_or_404(pk: uuid.UUID) -> Agent:
     return get_object_or_404(selectors.devices(), pk=pk)
 
 
+# Refusals whose cause is usually the device's clock, not its owner's policy.
+CLOCK_REASONS = ("expired", "not_yet_valid")
+
+
 def _snapshot_context(agent: Agent) -> dict[str, Any]:
     inventory = selectors.device_inventory(agent)
     waiting = live.snapshot_waiting(inventory)
     requested = inventory.snapshot_requested_at if inventory else None
     taken = inventory.snapshot_at if inventory else None
+    # The agent answered the request with a refusal or a failure: say so, stop waiting.
+    answered = Job.objects.filter(
+        agent=agent, kind=JobKind.SNAPSHOT, created_at__gte=requested,
+        state__in=(JobState.REFUSED, JobState.FAILED)).order_by("-created_at").first() \
+        if requested and waiting else None
+    if answered is not None:
+        waiting = False
     return {"agent": agent, "inventory": inventory,
             "snapshot": selectors.snapshot_view(inventory), "waiting": waiting,
+            "refused": answered,
+            "clock_refusal": bool(answered and answered.refusal_reason in CLOCK_REASONS),
             # asked, given up waiting, and nothing newer than the request arrived
-            "timed_out": bool(requested and not waiting and (taken is None or taken < requested))}
+            "timed_out": bool(requested and not waiting and answered is None
+                              and (taken is None or taken < requested))}
 
 
 class DeviceDetailView(FleetViewMixin, View):

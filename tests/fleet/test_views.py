@@ -121,6 +121,25 @@ def test_refresh_now_queues_a_job_and_polls_until_the_snapshot_arrives(
     assert client.post(url).status_code == 302
 
 
+def test_a_refused_refresh_says_why_and_stops_waiting(client, desk_agent, enrolled,
+                                                      django_capture_on_commit_callbacks):
+    # Given a device whose clock is far off: it refuses the signed request as expired
+    agent = enrolled.agent
+    client.force_login(desk_agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("fleet:device_refresh", args=[agent.pk]), HTTP_HX_REQUEST="true")
+    job = Job.objects.get(agent=agent, kind="snapshot")
+    services.results_record([(agent.pk, {"execution_id": str(job.pk), "status": "refused",
+                                         "reason": "expired"})])
+    # Then the page stops polling and says why, pointing at the clock
+    part = reverse("fleet:device_detail", args=[agent.pk]) + "?part=snapshot"
+    body = client.get(part).content.decode()
+    assert "every 2s" not in body
+    assert "The agent did not take the last request: expired." in body
+    assert "clock is probably far off" in body
+    assert Inventory.objects.get(agent=agent).snapshot == {}  # nothing written
+
+
 def test_revoke_is_for_fleet_managers(client, desk_agent, asset_manager, enrolled):
     url = reverse("fleet:device_revoke", args=[enrolled.agent.pk])
     client.force_login(desk_agent)
