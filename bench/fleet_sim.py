@@ -65,6 +65,7 @@ class Counters:
 class SimAgent:
     agent_id: str
     token: str
+    role: str = ""  # "server" or "workstation" when the tokens file says (the demo)
     seen: set[str] = field(default_factory=set)
     highest: int = 0
 
@@ -189,7 +190,7 @@ class Fleet:
         if not self.demo:
             return {"matched": False, "detail": {}} if kind == "query" else {
                 "processes": [], "services": [], "sessions": []}
-        machine = demo_machine(agent.agent_id)
+        machine = demo_machine(agent.agent_id, agent.role)
         if kind != "query":
             return {key: machine[key] for key in ("processes", "services", "sessions")}
         name = str(params.get("name", "")).lower()
@@ -207,9 +208,9 @@ class Fleet:
         return {"matched": False, "detail": {"found": False}}
 
 
-def demo_machine(agent_id: str) -> dict[str, Any]:
+def demo_machine(agent_id: str, role: str = "") -> dict[str, Any]:
     rng = random.Random(agent_id)
-    server = rng.random() < 0.35
+    server = role == "server" if role else rng.random() < 0.35
     names = ([("nginx", "www-data"), ("python3", "app"), ("sshd", "root"),
               ("postgres", "postgres"), ("systemd-journald", "root")] if server else
              [("explorer.exe", "user"), ("OUTLOOK.EXE", "user"), ("Teams.exe", "user"),
@@ -254,11 +255,11 @@ def enrol(server: str, secret: str, count: int) -> tuple[list[SimAgent], list[di
 
 
 def read_tokens(path: Path) -> tuple[list[SimAgent], list[dict[str, str]]]:
-    """The file bench/fleet.py writes: a first line of JSON signing keys, then
-    ``agent_id,token`` lines."""
+    """The file bench/fleet.py (and the demo) writes: a first line of JSON signing keys,
+    then ``agent_id,token`` lines (``agent_id,token,role`` from the demo)."""
     lines = path.read_text().splitlines()
     keys = json.loads(lines[0])
-    return [SimAgent(*line.split(",", 1)) for line in lines[1:] if line], keys
+    return [SimAgent(*line.split(",", 2)) for line in lines[1:] if line], keys
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

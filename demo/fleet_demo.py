@@ -80,7 +80,8 @@ def load_fleet() -> None:
         agents.append((enrolled.agent, index % OFFLINE_EVERY != OFFLINE_EVERY - 1))
         tokens.append(enrolled.token)
     _write_simulator_tokens([(enrolled_agent, token) for (enrolled_agent, up), token
-                             in zip(agents, tokens, strict=True) if up])
+                             in zip(agents, tokens, strict=True) if up],
+                            servers={device.pk for device in servers})
     online = [agent.pk for agent, up in agents if up]
     offline = [agent.pk for agent, up in agents if not up]
     services.agents_seen(online, channel="websocket")
@@ -94,14 +95,15 @@ def simulator_tokens_path() -> Path:
     return Path(settings.VAR_DIR) / "demo-fleet" / "tokens.csv"
 
 
-def _write_simulator_tokens(agents: list[tuple[Agent, str]]) -> None:
+def _write_simulator_tokens(agents: list[tuple[Agent, str]], *, servers: set[int]) -> None:
     """The embedded run starts bench/fleet_sim.py with these (the Procfile's ``fleet``):
     the online demo devices then answer "refresh now" and live questions for real, over
     the real channel, with simulated contents."""
     path = simulator_tokens_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(services.signing_keys()),
-             *(f"{agent.pk},{token}" for agent, token in agents)]
+             *(f"{agent.pk},{token},{'server' if agent.device_id in servers else 'workstation'}"
+               for agent, token in agents)]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 
