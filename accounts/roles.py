@@ -70,9 +70,11 @@ ROLES: tuple[Role, ...] = (
          _("Owns the CMDB, assets and licences."),
          (DESK, *CMDB_EDIT, FLEET_VIEW, FLEET_MANAGE)),
     Role("remediation_operator", "Remediation operator",
-         _("Starts approved remediation runs on endpoints."), (DESK, FLEET_VIEW)),
+         _("Writes remediation actions and starts approved runs on endpoints."),
+         (DESK, FLEET_VIEW, "remediation.add_action")),
     Role("remediation_approver", "Remediation approver",
-         _("Approves remediation action versions (four eyes)."), (DESK, FLEET_VIEW)),
+         _("Approves remediation action versions (four eyes)."),
+         (DESK, FLEET_VIEW, "remediation.approve_actionversion")),
     Role("administrator", "Administrator",
          _("Configures the platform, people, teams and roles."), (), all_permissions=True),
 )

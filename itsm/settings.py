@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "availability",
     "changes",
     "fleet",
+    "remediation",
     "desk",
     "portal",
     "demo",
