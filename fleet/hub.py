@@ -384,7 +384,7 @@ class Hub:
         if self._started:
             return
         self._started = True
-        threads = int(getattr(settings, "FLEET_CHANNEL_THREADS", 2))
+        threads = settings.FLEET_CHANNEL_THREADS
         self._batch_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-batch")
         self._single_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-single")
         self.limiter = RateLimiter(settings.FLEET_RATE_PER_MINUTE)

@@ -240,6 +240,9 @@ FLEET_INVENTORY_SECONDS = env.int("FLEET_INVENTORY_SECONDS", default=3600)
 FLEET_MESSAGE_MAX_BYTES = env.int("FLEET_MESSAGE_MAX_BYTES", default=2 * 1024 * 1024)
 # Requests per agent per minute on the channel (messages, polls).
 FLEET_RATE_PER_MINUTE = env.int("FLEET_RATE_PER_MINUTE", default=120)
+# Threads per pool of the agent channel (fleet/hub.py): the channel's database work runs
+# there in batches, never one thread per connection.
+FLEET_CHANNEL_THREADS = env.int("FLEET_CHANNEL_THREADS", default=2)
 
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=20 * 1024 * 1024)
 ATTACHMENT_ALLOWED_TYPES = env.list(
