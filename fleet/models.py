@@ -120,18 +120,21 @@ class JobKind(models.TextChoices):
     SNAPSHOT = "snapshot", _("Live snapshot")
     QUERY = "query", _("Live question")
     ACTION = "action", _("Action")
+    CANCEL = "cancel", _("Cancel a running action")
 
 
 class JobState(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENT = "sent", _("Sent")
+    RUNNING = "running", _("Running")
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
     REFUSED = "refused", _("Refused by the agent")
     EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
-PENDING_JOB_STATES = (JobState.QUEUED, JobState.SENT)
+PENDING_JOB_STATES = (JobState.QUEUED, JobState.SENT, JobState.RUNNING)
 
 
 class Job(models.Model):
@@ -163,7 +166,7 @@ class Job(models.Model):
         ordering = ["created_at"]
         indexes = [models.Index(fields=["agent", "sequence"], name="job_agent_seq_idx"),
                    models.Index(fields=["agent", "created_at"], name="job_pending_idx",
-                                condition=Q(state__in=["queued", "sent"]))]
+                                condition=Q(state__in=["queued", "sent", "running"]))]
         constraints = [models.UniqueConstraint(fields=["agent", "sequence"],
                                                name="unique_job_sequence")]
 

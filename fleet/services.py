@@ -38,6 +38,7 @@ from .models import (
     LiveAnswer,
     SigningKey,
 )
+from .signals import JobChange, jobs_changed
 
 MANAGE = "fleet.manage_fleet"
 VIEW = "fleet.view_fleet"
@@ -278,39 +279,59 @@ def _iso(moment: datetime.datetime) -> str:
 @transaction.atomic
 def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
                 params: dict[str, Any] | None = None, ttl: datetime.timedelta = JOB_TTL,
-                live_query: Any = None, version: int = 1, script: str = "") -> list[Job]:
+                live_query: Any = None, version: int = 1, script: str = "",
+                spec: dict[str, Any] | None = None,
+                ids: Sequence[uuid.UUID] | None = None,
+                expires_at: datetime.datetime | None = None) -> list[Job]:
     """One signed job per agent, written in bulk; agents are nudged after the commit.
-    Runs where the private key is (the worker)."""
+    Runs where the private key is (the worker). ``ids`` gives the execution ids (a
+    remediation run's execution rows, one per agent, in order); ``spec`` is what an
+    action job declares (docs/agent.md); ``expires_at`` overrides ``ttl``."""
     if kind not in JobKind.values:
         raise ValueError(f"unknown job kind {kind}")
     import hashlib
 
     now = timezone.now()
+    expiry = expires_at or now + ttl
     script_hash = hashlib.sha256(script.encode()).hexdigest() if script else ""
-    ids = [agent.pk for agent in agents]
-    # Reserve each agent's next sequence numbers in one statement per agent, locked.
-    sequences = {a.pk: a.last_sequence for a in
-                 Agent.objects.select_for_update().filter(pk__in=ids).only("last_sequence")}
+    agent_ids = [agent.pk for agent in agents]
+    if ids is not None and len(ids) != len(agent_ids):
+        raise ValueError("one execution id per agent")
+    sequences = _next_sequences(agent_ids)
     rows = []
-    for agent_id in ids:
-        sequence = sequences[agent_id] + 1
-        sequences[agent_id] = sequence
-        execution_id = uuid.uuid4()
+    for index, agent_id in enumerate(agent_ids):
+        execution_id = ids[index] if ids is not None else uuid.uuid4()
         envelope = {"v": 1, "execution_id": str(execution_id), "agent_id": str(agent_id),
                     "kind": kind, "action": action, "version": version,
                     "script_sha256": script_hash, "script": script, "params": params or {},
-                    "not_before": _iso(now), "expires_at": _iso(now + ttl),
-                    "sequence": sequence}
+                    "not_before": _iso(now), "expires_at": _iso(expiry),
+                    "sequence": sequences[agent_id]}
+        if spec is not None:
+            envelope["spec"] = spec
         signature, key_id = signing.sign(envelope)
-        rows.append(Job(id=execution_id, agent_id=agent_id, kind=kind, sequence=sequence,
-                        envelope=envelope, signature=signature, key_id=key_id,
-                        not_before=now, expires_at=now + ttl, live_query=live_query))
+        rows.append(Job(id=execution_id, agent_id=agent_id, kind=kind,
+                        sequence=sequences[agent_id], envelope=envelope,
+                        signature=signature, key_id=key_id, not_before=now,
+                        expires_at=expiry, live_query=live_query))
     Job.objects.bulk_create(rows, batch_size=1000)
+    transaction.on_commit(lambda: publish_nudge(agent_ids))
+    return rows
+
+
+def _next_sequences(agent_ids: Sequence[Any]) -> dict[Any, int]:
+    """Reserve each agent's next sequence number (locked: concurrent dispatches to the
+    same agent get different numbers). An agent listed twice gets two numbers."""
+    sequences = {a.pk: a.last_sequence for a in
+                 Agent.objects.select_for_update().filter(pk__in=list(agent_ids))
+                 .only("last_sequence")}
+    numbered: dict[Any, int] = {}
+    for agent_id in agent_ids:
+        sequences[agent_id] += 1
+        numbered[agent_id] = sequences[agent_id]
     Agent.objects.bulk_update(
         [Agent(pk=pk, last_sequence=seq) for pk, seq in sequences.items()],
         ["last_sequence"], batch_size=1000)
-    transaction.on_commit(lambda: publish_nudge(ids))
-    return rows
+    return numbered
 
 
 def wire_job(job: Job) -> dict[str, Any]:
@@ -327,22 +348,86 @@ def jobs_pending(agent_ids: Sequence[Any]) -> dict[Any, list[Job]]:
     return pending
 
 
+def _announce(changes: list[JobChange]) -> None:
+    if changes:
+        jobs_changed.send(sender=Job, changes=changes)
+
+
+@transaction.atomic
 def jobs_mark_sent(job_ids: Sequence[Any]) -> None:
-    Job.objects.filter(pk__in=list(job_ids), state=JobState.QUEUED).update(
-        state=JobState.SENT, sent_at=timezone.now())
+    now = timezone.now()
+    sent = list(Job.objects.filter(pk__in=list(job_ids), state=JobState.QUEUED)
+                .values_list("pk", "kind"))
+    Job.objects.filter(pk__in=[pk for pk, _kind in sent], state=JobState.QUEUED).update(
+        state=JobState.SENT, sent_at=now)
+    _announce([JobChange(str(pk), JobState.SENT) for pk, kind in sent
+               if kind == JobKind.ACTION])
 
 
+@transaction.atomic
+def jobs_started(started: Sequence[tuple[Any, Any]]) -> None:
+    """(agent id, execution id) pairs the agents said they began running. Another
+    agent's execution id is ignored; a job already finished stays finished."""
+    wanted: dict[str, str] = {}
+    for agent_id, execution_id in started:
+        try:
+            wanted[str(uuid.UUID(str(execution_id)))] = str(agent_id)
+        except ValueError:
+            continue
+    if not wanted:
+        return
+    rows = [(pk, kind) for pk, agent_id, kind in Job.objects.filter(
+        pk__in=list(wanted), state__in=(JobState.QUEUED, JobState.SENT)).values_list(
+        "pk", "agent_id", "kind") if wanted.get(str(pk)) == str(agent_id)]
+    now = timezone.now()
+    Job.objects.filter(pk__in=[pk for pk, _kind in rows], sent_at__isnull=True).update(
+        sent_at=now)
+    Job.objects.filter(pk__in=[pk for pk, _kind in rows],
+                       state__in=(JobState.QUEUED, JobState.SENT)).update(
+        state=JobState.RUNNING)
+    _announce([JobChange(str(pk), JobState.RUNNING) for pk, kind in rows
+               if kind == JobKind.ACTION])
+
+
+@transaction.atomic
 def jobs_expire() -> int:
     """Pending jobs past their expiry (a beat task)."""
-    return Job.objects.filter(state__in=PENDING_JOB_STATES,
-                              expires_at__lte=timezone.now()).update(
-        state=JobState.EXPIRED, finished_at=timezone.now())
+    now = timezone.now()
+    expired = list(Job.objects.select_for_update().filter(
+        state__in=PENDING_JOB_STATES, expires_at__lte=now).values_list("pk", "kind", "state"))
+    Job.objects.filter(pk__in=[pk for pk, _k, _s in expired]).update(
+        state=JobState.EXPIRED, finished_at=now)
+    _announce([JobChange(str(pk), JobState.EXPIRED, reason=str(state))
+               for pk, kind, state in expired if kind == JobKind.ACTION])
+    return len(expired)
+
+
+@transaction.atomic
+def jobs_cancel(job_ids: Sequence[Any]) -> list[Job]:
+    """Cancel pending jobs: those not sent yet are never sent; the agents holding the
+    others get a signed ``cancel`` job that stops them if they run (their own result
+    then says what happened). Returns the cancel jobs created."""
+    now = timezone.now()
+    pending = list(Job.objects.select_for_update().filter(
+        pk__in=list(job_ids), state__in=PENDING_JOB_STATES).select_related("agent"))
+    Job.objects.filter(pk__in=[job.pk for job in pending]).update(
+        state=JobState.CANCELLED, finished_at=now)
+    _announce([JobChange(str(job.pk), JobState.CANCELLED, status="cancelled",
+                         reason="cancelled") for job in pending if job.kind == JobKind.ACTION])
+    holding = [job for job in pending if job.state != JobState.QUEUED]
+    created = []
+    for job in holding:
+        created += jobs_create(agents=[job.agent], kind=JobKind.CANCEL, action="cancel",
+                               params={"execution_id": str(job.pk)},
+                               expires_at=job.expires_at)
+    return created
 
 
 # --- Intake from agents (the channel calls these, in batches) -------------------------
 
 RESULT_STATES = {"succeeded": JobState.DONE, "failed": JobState.FAILED,
-                 "timed_out": JobState.FAILED, "refused": JobState.REFUSED}
+                 "timed_out": JobState.FAILED, "refused": JobState.REFUSED,
+                 "cancelled": JobState.CANCELLED}
 
 
 @transaction.atomic
@@ -364,21 +449,27 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     jobs = {str(job.pk): job for job in Job.objects.select_for_update(of=("self",)).filter(
         pk__in=list(by_id)).select_related("live_query")}
     now = timezone.now()
-    finished, answers, snapshots = [], [], {}
+    finished, answers, snapshots, changes = [], [], {}, []
     for execution_id, (agent_id, message) in by_id.items():
         job = jobs.get(execution_id)
         if job is None or str(job.agent_id) != str(agent_id):
             continue  # not this agent's: ignored, not acknowledged
-        if job.state not in PENDING_JOB_STATES:
+        status = str(message.get("status") or "")
+        late = job.state == JobState.CANCELLED and job.sent_at is not None and \
+            job.result == {} and status in RESULT_STATES
+        if job.state not in PENDING_JOB_STATES and not late:
             finished.append(execution_id)  # already stored: acknowledge again
             continue
-        status = str(message.get("status") or "")
         job.state = RESULT_STATES.get(status, JobState.FAILED)
         job.finished_at = now
         job.refusal_reason = str(message.get("reason") or "")[:300]
         job.result = {k: message.get(k) for k in (
             "status", "exit_code", "stdout", "stderr", "duration_ms", "data")}
         finished.append(execution_id)
+        if job.kind == JobKind.ACTION:
+            changes.append(JobChange(execution_id, job.state,
+                                     status if status in RESULT_STATES else "failed",
+                                     job.refusal_reason))
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         if job.state == JobState.DONE and job.kind == JobKind.SNAPSHOT:
             snapshots[job.agent_id] = data
@@ -399,6 +490,7 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         Inventory.objects.update_or_create(agent_id=agent_id, defaults={
             "snapshot": {k: data.get(k, []) for k in ("processes", "services", "sessions")},
             "snapshot_at": now})
+    _announce(changes)
     return finished
 
 
