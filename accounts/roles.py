@@ -71,7 +71,7 @@ ROLES: tuple[Role, ...] = (
          (DESK, *CMDB_EDIT, FLEET_VIEW, FLEET_MANAGE)),
     Role("remediation_operator", "Remediation operator",
          _("Writes remediation actions and starts approved runs on endpoints."),
-         (DESK, FLEET_VIEW, "remediation.add_action")),
+         (DESK, FLEET_VIEW, "remediation.add_action", "remediation.run_action")),
     Role("remediation_approver", "Remediation approver",
          _("Approves remediation action versions (four eyes)."),
          (DESK, FLEET_VIEW, "remediation.approve_actionversion")),

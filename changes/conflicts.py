@@ -398,3 +398,16 @@ def reschedule_problems(change: Any, start: dt.datetime | None,
                         end: dt.datetime | None) -> Problems:
     """The same rule when a scheduled change's dates change (``change_update``)."""
     return freeze_problems(change, {"planned_start": start, "planned_end": end})
+
+
+def freezes_touching(cis: list[ConfigurationItem], start: dt.datetime,
+                     end: dt.datetime) -> dict[int | None, list[str]]:
+    """Freezes from ``start`` to ``end`` that touch these CIs (directly or through
+    relationships up to the conflict depth), by CI id; ``None`` holds the freezes that
+    apply everywhere. Remediation runs use it to keep out of freezes."""
+    found: dict[int | None, list[str]] = {}
+    depth = ChangeSettings.current().conflict_depth
+    for item in _freezes(start, end, cis, depth, _impact_types(), blocking=True):
+        found.setdefault(item.ci.pk if item.ci is not None and item.window.ci_id else None,
+                         []).append(item.reason)
+    return found

@@ -417,6 +417,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fleet.tasks.sweep",
         "schedule": 60,
     },
+    "remediation-sweep": {
+        "task": "remediation.tasks.sweep",
+        "schedule": 30,
+    },
     "changes-flag-overdue-retro": {
         "task": "changes.tasks.flag_overdue_retro",
         "schedule": 60 * 60,

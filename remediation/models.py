@@ -4,6 +4,8 @@ version makes a new draft. Runs and their executions are added with batch dispat
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -46,12 +48,17 @@ class Action(models.Model):
                             help_text=_("The name changes and templates refer to."))
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("description"), blank=True)
+    resolves_incident = models.BooleanField(
+        _("resolve the incident when it succeeds"), default=False,
+        help_text=_("A run for an incident resolves it once the action succeeded on every "
+                    "device of the incident."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        permissions = [("run_action", _("Can start, continue and cancel remediation runs"))]
 
     def __str__(self) -> str:
         return self.name
@@ -107,3 +114,163 @@ class ActionVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action.name} v{self.version}"
+
+
+class AuthorityKind(models.TextChoices):
+    TEMPLATE = "template", _("Standard change template")
+    CHANGE = "change", _("Approved change")
+    INCIDENT = "incident", _("Open incident (read-only actions)")
+
+
+class Rollout(models.TextChoices):
+    ALL = "all", _("All at once")
+    WAVES = "waves", _("Waves: a canary, then batches")
+
+
+class RunState(models.TextChoices):
+    RUNNING = "running", _("Running")
+    PAUSED = "paused", _("Stopped: waiting for a decision")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED_RUN_STATES = (RunState.COMPLETED, RunState.CANCELLED)
+
+
+class Run(models.Model):
+    """One approved action version sent to a set of devices under an authority."""
+
+    version = models.ForeignKey(ActionVersion, on_delete=models.PROTECT, related_name="runs",
+                                verbose_name=_("action version"))
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    authority_kind = models.CharField(_("authority"), max_length=10,
+                                      choices=AuthorityKind.choices)
+    change = models.ForeignKey("changes.Change", null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="remediation_runs",
+                               verbose_name=_("change"))
+    template_version = models.ForeignKey(
+        "changes.ChangeTemplateVersion", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", verbose_name=_("standard change template"))
+    incident = models.ForeignKey("incidents.Incident", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="remediation_runs",
+                                 verbose_name=_("incident"))
+    # What was asked, as chosen: {"devices": [ids], "tag": name, "ci_class": key,
+    # "ticket": "incident"|"change"}; the executions are what it resolved to.
+    targets = models.JSONField(_("targets"), default=dict, blank=True)
+    excluded = models.JSONField(_("excluded devices"), default=list, blank=True,
+                                help_text=_("[{device, name, reason}] at the start."))
+    rollout = models.CharField(_("rollout"), max_length=10, choices=Rollout.choices,
+                               default=Rollout.ALL)
+    canary_size = models.PositiveIntegerField(_("canary devices"), null=True, blank=True)
+    canary_percent = models.PositiveSmallIntegerField(
+        _("canary percentage"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)])
+    batch_size = models.PositiveIntegerField(_("batch size"), null=True, blank=True)
+    pause_seconds = models.PositiveIntegerField(_("pause between waves (seconds)"), default=0)
+    failure_threshold = models.PositiveSmallIntegerField(
+        _("stop when a wave fails more than (%)"), default=10,
+        validators=[MaxValueValidator(100)])
+    resolve_incident = models.BooleanField(_("resolve the incident on success"),
+                                           default=False)
+    state = models.CharField(_("state"), max_length=10, choices=RunState.choices,
+                             default=RunState.RUNNING)
+    stop_reason = models.CharField(_("stopped because"), max_length=300, blank=True)
+    current_wave = models.PositiveIntegerField(default=1)
+    wave_count = models.PositiveIntegerField(default=1)
+    expires_at = models.DateTimeField(_("deliver until"),
+                                      help_text=_("Devices offline until then are "
+                                                  "unreachable."))
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=_("started by"))
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    summary_posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state"], name="run_state_idx")]
+
+    def __str__(self) -> str:
+        return f"RUN-{self.pk} {self.version}"
+
+    @property
+    def reference(self) -> str:
+        return f"RUN-{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_RUN_STATES
+
+
+class WaveState(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    STOPPED = "stopped", _("Stopped: failure rate too high")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Wave(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waves")
+    number = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    canary = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=WaveState.choices,
+                             default=WaveState.PENDING)
+    not_before = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure_percent = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"],
+                                               name="unique_run_wave")]
+
+    def __str__(self) -> str:
+        return f"{self.run} wave {self.number}"
+
+
+class ExecutionState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    TIMED_OUT = "timed_out", _("Timed out")
+    REFUSED = "refused", _("Refused by the agent")
+    CANCELLED = "cancelled", _("Cancelled")
+    UNREACHABLE = "unreachable", _("Unreachable")
+
+
+PENDING_EXECUTION_STATES = (ExecutionState.QUEUED, ExecutionState.SENT,
+                            ExecutionState.RUNNING)
+FAILED_EXECUTION_STATES = (ExecutionState.FAILED, ExecutionState.TIMED_OUT,
+                           ExecutionState.REFUSED, ExecutionState.UNREACHABLE)
+
+
+class Execution(models.Model):
+    """The action on one device. Its id is the id of the signed fleet job that carries it
+    (the job's result holds exit code, output and duration)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="executions")
+    wave = models.PositiveIntegerField()
+    device = models.ForeignKey("cmdb.ConfigurationItem", on_delete=models.PROTECT,
+                               related_name="+")
+    agent = models.ForeignKey("fleet.Agent", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=12, choices=ExecutionState.choices,
+                             default=ExecutionState.QUEUED)
+    reason = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "wave", "device_id"]
+        indexes = [models.Index(fields=["run", "wave", "state"], name="execution_wave_idx"),
+                   models.Index(fields=["run", "state"], name="execution_state_idx")]
+        constraints = [models.UniqueConstraint(fields=["run", "device"],
+                                               name="one_execution_per_device")]
+
+    def __str__(self) -> str:
+        return f"{self.run} on {self.device_id}: {self.state}"
