@@ -28,6 +28,7 @@ from demo.fleet_demo import load_fleet
 from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
 from demo.major_demo import load_major_incidents
+from demo.remediation_demo import load_remediation
 from demo.sla_demo import load_service_levels
 
 User = get_user_model()
@@ -202,6 +203,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("service availability", load_availability),
     ("change enablement", load_changes),
     ("endpoint fleet", load_fleet),
+    ("remediation", load_remediation),
 )
 
 
