@@ -7,6 +7,7 @@ intake functions; the desk and the API call the rest."""
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from .models import (
     SigningKey,
 )
 from .signals import JobChange, jobs_changed
+
+log = logging.getLogger(__name__)
 
 MANAGE = "fleet.manage_fleet"
 VIEW = "fleet.view_fleet"
@@ -533,7 +536,12 @@ def _publish(channel: str, agent_ids: Sequence[Any]) -> None:
     client = _redis_clients.get(settings.REDIS_URL)
     if client is None:
         client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
-    client.publish(channel, json.dumps([str(i) for i in agent_ids]))
+    try:
+        client.publish(channel, json.dumps([str(i) for i in agent_ids]))
+    except redis.RedisError as error:
+        # The jobs are committed: the channel's database check delivers them without
+        # the nudge (a lost nudge costs seconds, never a job).
+        log.warning("fleet: could not publish on %s (%s)", channel, error)
 
 
 def publish_nudge(agent_ids: Sequence[Any]) -> None:
