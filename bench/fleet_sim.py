@@ -25,6 +25,7 @@ import json
 import os
 import random
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -399,6 +400,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms, args.demo,
                   fail_rate=args.fail_rate, fail_hosts=args.fail_hosts)
     stop = asyncio.Event()
+    # SIGINT / SIGTERM end the run with the final report line (bench/fleet.py, tests).
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
     started = time.monotonic()
     tasks = []
     for index, agent in enumerate(agents):
@@ -407,8 +413,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.ramp)  # do not open 10,000 sockets in one tick
     deadline = started + args.duration if args.duration else None
     try:
-        while deadline is None or time.monotonic() < deadline:
-            await asyncio.sleep(args.report_every)
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.report_every)
             line = fleet.counters.report(started)
             line["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             print(json.dumps(line), flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
 import subprocess
 import sys
 
@@ -71,7 +72,7 @@ def test_simulated_agents_answer_action_jobs(channel_server, fleet_manager, grou
                         what="the cancel")
         assert done.result["data"] == {"execution_id": str(jobs[0].pk), "was": "finished"}
     finally:
-        sim.terminate()
+        sim.send_signal(signal.SIGINT)  # as bench/fleet.py: the final report line
         output = sim.communicate(timeout=20)[0]
     report = json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
     assert report["actions"] == 3 and report["actions_failed"] == 1
