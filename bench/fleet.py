@@ -103,7 +103,8 @@ def seed(count: int) -> None:
               token_prefix=raw[:tokens.PREFIX_LENGTH], token_hash=tokens.digest(raw))
         for ci, raw in zip(cis, raws, strict=True)], batch_size=2000)
     keys = json.dumps(services.signing_keys())
-    lines = [keys, *(f"{agent.pk},{raw}" for agent, raw in zip(made, raws, strict=True))]
+    lines = [keys, *(f"{agent.pk},{raw},,{agent.hostname}"
+                     for agent, raw in zip(made, raws, strict=True))]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -2,7 +2,10 @@
 (docs/agent.md): enrolment (or tokens made beforehand), the WebSocket channel with the
 agent's backoff and restart jitter, signature and envelope checks with the agent's own
 code (itsm_agent.envelope), heartbeats, and results for every job (execution simulated).
-For tests (a few agents) and benchmarks (10,000: bench/fleet.py).
+Action jobs are answered as a real agent would, fast: the local policy checked, a
+``started`` message, then the result (``--fail-rate`` and ``--fail-hosts`` make some
+fail); ``cancel`` jobs stop actions still running. For tests (a few agents) and
+benchmarks (10,000: bench/fleet.py).
 
     python bench/fleet_sim.py --server http://127.0.0.1:8000 --tokens var/fleet-tokens.csv
     python bench/fleet_sim.py --server http://127.0.0.1:8000 --enrol-secret itsm_enr_… -n 20
@@ -16,10 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fnmatch
+import hashlib
 import json
 import os
 import random
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -34,6 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 import websockets
 from itsm_agent.channel import backoff_delay, restart_jitter, ws_url
 from itsm_agent.envelope import load_public_keys, parse_time, verify_signature
+from itsm_agent.policy import Policy, action_categories
+
+# What every simulated device's owner allows (sent in the hello, applied to actions).
+SIM_POLICY = ("snapshot", "query:*", "category:read-only", "category:risk:low",
+              "category:risk:medium")
 
 
 @dataclass
@@ -44,6 +55,9 @@ class Counters:
     acked: int = 0
     refused: int = 0
     revoked: int = 0
+    actions: int = 0
+    actions_failed: int = 0
+    actions_cancelled: int = 0
     handshake_errors: dict[str, int] = field(default_factory=dict)
     connection_errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -55,6 +69,8 @@ class Counters:
         return {"t": round(time.monotonic() - started, 2), "connected": self.connected,
                 "connects": self.connects, "jobs": self.jobs, "acked": self.acked,
                 "refused": self.refused, "revoked": self.revoked,
+                "actions": self.actions, "actions_failed": self.actions_failed,
+                "actions_cancelled": self.actions_cancelled,
                 "handshake_errors": self.handshake_errors,
                 "connection_errors": self.connection_errors,
                 "receipt_p50": pick(.5), "receipt_p99": pick(.99),
@@ -66,15 +82,22 @@ class SimAgent:
     agent_id: str
     token: str
     role: str = ""  # "server" or "workstation" when the tokens file says (the demo)
+    hostname: str = ""  # for --fail-hosts; the agent id when the tokens file has none
     seen: set[str] = field(default_factory=set)
     highest: int = 0
+    # Created on first use: most agents of a benchmark never run an action.
+    running: dict[str, asyncio.Task[None]] | None = None
+    cancelled: set[str] | None = None
 
 
 class Fleet:
     def __init__(self, server: str, keys: list[dict[str, str]], heartbeat: float,
-                 jitter: float, work_ms: float, demo: bool = False) -> None:
+                 jitter: float, work_ms: float, demo: bool = False, fail_rate: float = 0.0,
+                 fail_hosts: str = "") -> None:
         self.server, self.heartbeat, self.jitter, self.work_ms = server, heartbeat, jitter, work_ms
         self.demo = demo
+        self.fail_rate, self.fail_hosts = fail_rate, fail_hosts
+        self.policy = Policy(allow=SIM_POLICY, source="simulator")
         self.keys = load_public_keys(keys)
         self.counters = Counters()
         self.rng = random.Random(2026)
@@ -118,7 +141,7 @@ class Fleet:
             try:
                 await socket.send(json.dumps({"type": "hello", "agent_version": "sim-1",
                                               "last_sequence": agent.highest,
-                                              "policy": {"allow": ["snapshot", "query:*"]}}))
+                                              "policy": self.policy.as_dict()}))
                 beat = asyncio.create_task(self._heartbeats(socket))
                 try:
                     async for raw in socket:
@@ -154,6 +177,11 @@ class Fleet:
         arrived = datetime.now(UTC)
         if execution_id in agent.seen:  # sent again after a reconnect: answer again
             status, reason = "succeeded", ""
+            if envelope.get("kind") == "action":
+                if execution_id in (agent.running or {}):
+                    return  # still running: its result follows
+                if execution_id in (agent.cancelled or set()):
+                    status, reason = "cancelled", "cancelled"
         elif not verify_signature(envelope, job.get("signature"), job.get("key_id"),
                                   self.keys):
             status, reason = "refused", "bad_signature"
@@ -170,6 +198,33 @@ class Fleet:
                 self.counters.latencies.append((arrived - sent).total_seconds())
             except ValueError:
                 pass
+        kind = envelope.get("kind")
+        if status == "succeeded" and kind in ("action", "cancel") and \
+                execution_id not in agent.seen:
+            agent.seen.add(execution_id)
+            if kind == "cancel":
+                await self._cancel(agent, socket, execution_id, envelope)
+                return
+            if not self.policy.allows(str(envelope.get("action")),
+                                      action_categories(envelope)):
+                status, reason = "refused", "not_allowed"
+            elif execution_id in (agent.cancelled or set()):
+                status, reason = "cancelled", "cancelled"
+            else:
+                if agent.running is None:
+                    agent.running = {}
+                agent.running[execution_id] = asyncio.create_task(
+                    self._act(agent, socket, execution_id))
+                return
+        elif status == "succeeded" and kind == "cancel":  # sent again
+            await self._cancel(agent, socket, execution_id, envelope)
+            return
+        elif status == "succeeded" and kind == "action":  # sent again: the same answer
+            if self.policy.allows(str(envelope.get("action")), action_categories(envelope)):
+                failed = self.fails(agent, execution_id)
+                await self._send(socket, self.action_result(execution_id, failed, 0))
+                return
+            status, reason = "refused", "not_allowed"
         if status == "refused":
             self.counters.refused += 1
         agent.seen.add(execution_id)
@@ -181,6 +236,73 @@ class Fleet:
             "reason": reason, "exit_code": 0 if status == "succeeded" else None,
             "stdout": "", "stderr": "", "duration_ms": int(self.work_ms), "data": data}))
 
+    # -- action jobs ---------------------------------------------------------------------
+    def fails(self, agent: SimAgent, execution_id: str) -> bool:
+        """Deterministic: the same execution id fails on every run of the simulator."""
+        if self.fail_hosts and fnmatch.fnmatchcase(agent.hostname or agent.agent_id,
+                                                   self.fail_hosts):
+            return True
+        if self.fail_rate <= 0:
+            return False
+        draw = int(hashlib.sha256(execution_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return draw < self.fail_rate
+
+    @staticmethod
+    def action_result(execution_id: str, failed: bool, took_ms: int) -> dict[str, Any]:
+        return {"type": "result", "execution_id": execution_id,
+                "status": "failed" if failed else "succeeded", "reason": "",
+                "exit_code": 1 if failed else 0, "stdout": "" if failed else "ok\n",
+                "stderr": "simulated failure\n" if failed else "",
+                "duration_ms": took_ms, "data": {}}
+
+    @staticmethod
+    async def _send(socket: Any, message: dict[str, Any]) -> None:
+        # A socket closed meanwhile: the server sends the job again on reconnect.
+        with contextlib.suppress(websockets.WebSocketException, OSError):
+            await socket.send(json.dumps(message))
+
+    async def _act(self, agent: SimAgent, socket: Any, execution_id: str) -> None:
+        started = time.monotonic()
+        self.counters.actions += 1
+        try:
+            await self._send(socket, {"type": "started", "execution_id": execution_id})
+            if self.work_ms:
+                await asyncio.sleep(self.work_ms / 1000 * self.rng.random())
+            failed = self.fails(agent, execution_id)
+            self.counters.actions_failed += failed
+            await self._send(socket, self.action_result(
+                execution_id, failed, int((time.monotonic() - started) * 1000)))
+        except asyncio.CancelledError:
+            if agent.cancelled is None or execution_id not in agent.cancelled:
+                raise  # the simulator stopping, not a cancel
+            self.counters.actions_cancelled += 1
+            await self._send(socket, {
+                "type": "result", "execution_id": execution_id, "status": "cancelled",
+                "reason": "cancelled", "exit_code": None, "stdout": "", "stderr": "",
+                "duration_ms": int((time.monotonic() - started) * 1000), "data": {}})
+        finally:
+            if agent.running is not None:
+                agent.running.pop(execution_id, None)
+
+    async def _cancel(self, agent: SimAgent, socket: Any, execution_id: str,
+                      envelope: dict[str, Any]) -> None:
+        target = str((envelope.get("params") or {}).get("execution_id"))
+        if agent.cancelled is None:
+            agent.cancelled = set()
+        task = (agent.running or {}).get(target)
+        if task is not None:
+            agent.cancelled.add(target)
+            task.cancel()
+            was = "running"
+        elif target in agent.seen:
+            was = "finished"
+        else:
+            agent.cancelled.add(target)  # answered "cancelled" if it arrives later
+            was = "not_started"
+        await self._send(socket, {
+            "type": "result", "execution_id": execution_id, "status": "succeeded",
+            "reason": "", "exit_code": 0, "stdout": "", "stderr": "", "duration_ms": 0,
+            "data": {"execution_id": target, "was": was}})
 
     def contents(self, agent: SimAgent, envelope: dict[str, Any]) -> dict[str, Any]:
         """What a simulated device answers: empty for benchmarks; with ``--demo`` a
@@ -249,17 +371,18 @@ def enrol(server: str, secret: str, count: int) -> tuple[list[SimAgent], list[di
             "hostname": f"sim-{index:05d}", "domain": "sim.example", "os_name": "Ubuntu",
             "os_version": "24.04", "serial_number": f"SIM{index:07d}",
             "mac_addresses": [], "ip_addresses": [], "agent_version": "sim-1"}})
-        agents.append(SimAgent(reply["agent_id"], reply["token"]))
+        agents.append(SimAgent(reply["agent_id"], reply["token"],
+                               hostname=f"sim-{index:05d}"))
         keys = reply["signing_keys"]
     return agents, keys
 
 
 def read_tokens(path: Path) -> tuple[list[SimAgent], list[dict[str, str]]]:
     """The file bench/fleet.py (and the demo) writes: a first line of JSON signing keys,
-    then ``agent_id,token`` lines (``agent_id,token,role`` from the demo)."""
+    then ``agent_id,token[,role[,hostname]]`` lines."""
     lines = path.read_text().splitlines()
     keys = json.loads(lines[0])
-    return [SimAgent(*line.split(",", 2)) for line in lines[1:] if line], keys
+    return [SimAgent(*line.split(",", 3)) for line in lines[1:] if line], keys
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -274,8 +397,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         agents = agents[:args.agents] if args.agents else agents
     else:
         agents, keys = enrol(args.server, args.enrol_secret, args.agents)
-    fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms, args.demo)
+    fleet = Fleet(args.server, keys, args.heartbeat, args.jitter, args.work_ms, args.demo,
+                  fail_rate=args.fail_rate, fail_hosts=args.fail_hosts)
     stop = asyncio.Event()
+    # SIGINT / SIGTERM end the run with the final report line (bench/fleet.py, tests).
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
     started = time.monotonic()
     tasks = []
     for index, agent in enumerate(agents):
@@ -284,8 +413,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.ramp)  # do not open 10,000 sockets in one tick
     deadline = started + args.duration if args.duration else None
     try:
-        while deadline is None or time.monotonic() < deadline:
-            await asyncio.sleep(args.report_every)
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.report_every)
             line = fleet.counters.report(started)
             line["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             print(json.dumps(line), flush=True)
@@ -316,7 +446,15 @@ def main() -> None:
     parser.add_argument("--report-every", type=float, default=1.0)
     parser.add_argument("--demo", action="store_true",
                         help="answer with believable machines (the embedded demo fleet)")
+    parser.add_argument("--fail-rate", type=float, default=0.0,
+                        help="fraction of action executions that fail with exit code 1 "
+                             "(by a hash of the execution id: reruns agree)")
+    parser.add_argument("--fail-hosts", default="",
+                        help="fnmatch pattern over simulated hostnames whose actions "
+                             "always fail")
     args = parser.parse_args()
+    if not 0 <= args.fail_rate <= 1:
+        parser.error("--fail-rate is a fraction from 0 to 1")
     if not args.tokens and not args.enrol_secret:
         parser.error("give --tokens or --enrol-secret")
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -103,7 +103,7 @@ def _write_simulator_tokens(agents: list[tuple[Agent, str]], *, servers: set[int
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(services.signing_keys()),
              *(f"{agent.pk},{token},{'server' if agent.device_id in servers else 'workstation'}"
-               for agent, token in agents)]
+               f",{agent.hostname}" for agent, token in agents)]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 

@@ -240,9 +240,13 @@ class ChannelApp:
         self.hub.seen(agent_id, "poll")
         replies: list[dict[str, Any]] = []
         results: list[tuple[str, asyncio.Future[bool]]] = []
+        starts: list[asyncio.Future[bool]] = []
         for message in messages:
             await self.handle(agent_id, message, replies.append,
-                              lambda eid, future: results.append((eid, future)))
+                              lambda eid, future: results.append((eid, future)),
+                              starts.append)
+        if starts:  # written before the answer, as results are
+            await asyncio.gather(*starts, return_exceptions=True)
         if results:
             await asyncio.gather(*(future for _, future in results), return_exceptions=True)
             ids = [eid for eid, future in results if not future.cancelled()
@@ -256,9 +260,11 @@ class ChannelApp:
 
     async def handle(self, agent_id: str, message: Any,
                      reply: Callable[[dict[str, Any]], None],
-                     result: Callable[[str, asyncio.Future[bool]], None]) -> None:
+                     result: Callable[[str, asyncio.Future[bool]], None],
+                     started: Callable[[asyncio.Future[bool]], None] | None = None) -> None:
         """One agent → server message. Replies go to ``reply``; a result's commit is
-        handed to ``result`` (acknowledged once stored, never before)."""
+        handed to ``result`` (acknowledged once stored, never before); a ``started``
+        write to ``started`` (not acknowledged)."""
         kind = message.get("type") if isinstance(message, dict) else None
         try:
             if kind in ("heartbeat", "pong"):
@@ -271,6 +277,15 @@ class ChannelApp:
                     reply(_error("bad_message", "A result needs its execution_id."))
                     return
                 result(execution_id, self.hub.results.submit((agent_id, message)))
+            elif kind == "started":
+                execution_id = message.get("execution_id")
+                if not isinstance(execution_id, str) or not execution_id:
+                    reply(_error("bad_message", "started needs its execution_id."))
+                    return
+                future = self.hub.started.submit((agent_id, execution_id))
+                future.add_done_callback(_log_failure)  # nobody else awaits it on a socket
+                if started is not None:
+                    started(future)
             elif kind == "inventory":
                 reply(await self.hub.run_single(_inventory, agent_id, message))
             else:
@@ -354,6 +369,12 @@ class ChannelApp:
 async def _close_at_once(send: Send, code: int, reason: str) -> None:
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("fleet channel: a started message was not written (%s)",
+                    future.exception())
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

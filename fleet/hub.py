@@ -231,6 +231,11 @@ def _record_results(items: list[tuple[str, dict[str, Any]]]) -> list[bool]:
     return [str(message.get("execution_id")) in committed for _, message in items]
 
 
+def _record_started(items: list[tuple[str, str]]) -> list[bool]:
+    services.jobs_started(items)
+    return [True] * len(items)
+
+
 def _write_presence(online: dict[str, list[str]], offline: list[str],
                     hellos: dict[str, tuple[str, Any]]) -> None:
     from .models import Agent
@@ -349,6 +354,10 @@ class Hub:
         self.results: Batcher[tuple[str, dict[str, Any]], bool] = Batcher(
             self.run_batch, _record_results, name="results", window=0.05, size=500,
             isolate=True)
+        # "started" messages of action jobs: batched like results (no ack: a lost one
+        # only means the job goes from sent to finished without showing "running").
+        self.started: Batcher[tuple[str, str], bool] = Batcher(
+            self.run_batch, _record_started, name="started", window=0.05, size=500)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -409,7 +418,7 @@ class Hub:
         for waiter in self.waiters.values():
             if not waiter.done():
                 waiter.set_result([])
-        for batcher in (self.token_checks, self.pending, self.results):
+        for batcher in (self.token_checks, self.pending, self.started, self.results):
             await batcher.drain()
         try:
             await self.flush_presence()

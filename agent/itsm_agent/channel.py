@@ -151,7 +151,8 @@ class AgentService:
         self.keys = load_public_keys(identity.get("signing_keys") or [])
         self.policy: Policy = load_policy(config.config_dir)
         self.processor = JobProcessor(state, self.agent_id, lambda: self.keys,
-                                      lambda: self.policy)
+                                      lambda: self.policy,
+                                      clearable_roots=config.clearable_roots)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="itsm-job")
         self.started = time.monotonic()
         # Inventory: the last one the server acknowledged (diffs are made against it).
@@ -495,8 +496,23 @@ class AgentService:
         log.info("running job %s (%s %s)", envelope["execution_id"], envelope["kind"],
                  envelope["action"])
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.executor, self.processor.execute, envelope)
+        execution_id = str(envelope["execution_id"])
+
+        def started() -> None:  # in the job's thread, just before the action runs
+            loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(self._send_started(execution_id)))
+
+        result = await loop.run_in_executor(self.executor, self.processor.execute, envelope,
+                                            started)
         await self._deliver(result)
+
+    async def _send_started(self, execution_id: str) -> None:
+        """Tell the server an action began (best effort: the result follows anyway)."""
+        if self._send is not None:
+            try:
+                await self._send({"type": "started", "execution_id": execution_id})
+            except Exception as exc:
+                log.debug("started %s not sent: %s", execution_id, exc)
 
     async def _deliver(self, result: dict[str, Any]) -> None:
         """Kept on disk until acknowledged; sent now if a channel is open."""

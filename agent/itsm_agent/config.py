@@ -11,6 +11,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .remedies import DEFAULT_CLEARABLE_ROOTS
+
 DEFAULT_CONFIG_DIR = "/etc/itsm-agent"
 DEFAULT_STATE_DIR = "/var/lib/itsm-agent"
 CONFIG_FILE = "agent.toml"
@@ -24,6 +26,7 @@ _KEYS: dict[str, tuple[type, ...]] = {
     "log_level": (str,),
     "prefer_longpoll": (bool,),
     "reconnect_jitter": (int, float),
+    "clearable_roots": (list,),
 }
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
@@ -43,6 +46,8 @@ class Config:
     log_level: str = "INFO"
     prefer_longpoll: bool = False
     reconnect_jitter: float = 10.0
+    # Folders the clear_directory built-in may empty (it refuses anything outside).
+    clearable_roots: tuple[str, ...] = DEFAULT_CLEARABLE_ROOTS
 
     @property
     def config_file(self) -> Path:
@@ -88,6 +93,14 @@ def _read_file(path: Path) -> dict[str, object]:
         if float(values["reconnect_jitter"]) < 0:  # type: ignore[arg-type]
             raise ConfigError(f"{path}: reconnect_jitter must not be negative")
         values["reconnect_jitter"] = float(values["reconnect_jitter"])  # type: ignore[arg-type]
+    if "clearable_roots" in values:
+        roots = values["clearable_roots"]
+        assert isinstance(roots, list)
+        if not all(isinstance(r, str) and os.path.isabs(r) and r.rstrip("/\\")
+                   for r in roots):
+            raise ConfigError(f"{path}: clearable_roots must be a list of absolute paths "
+                              "(and not the filesystem root)")
+        values["clearable_roots"] = tuple(roots)
     if "log_level" in values:
         level = str(values["log_level"]).upper()
         if level not in _LEVELS:

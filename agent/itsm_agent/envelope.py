@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .diff import canonical_json
-from .policy import Policy, action_name
+from .policy import Policy, action_categories, action_name
 from .state import State, canonical_id
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(seconds=60)
 REASONS = ("bad_signature", "wrong_agent", "not_yet_valid", "expired", "replayed",
            "hash_mismatch", "not_allowed", "bad_envelope")
-KINDS = ("snapshot", "query", "action")
+KINDS = ("snapshot", "query", "action", "cancel")
+# Names an action job may not take: they are what the policy calls the other kinds.
+RESERVED_ACTIONS = ("snapshot", "cancel")
 
 __all__ = ["CLOCK_SKEW", "REASONS", "Verdict", "canonical_json", "check_job",
            "load_public_keys", "parse_time", "verify_signature"]
@@ -109,6 +111,7 @@ def check_job(job: Any, *, agent_id: str, keys: dict[str, Ed25519PublicKey], pol
             raise ValueError("script or script_sha256")
         if not isinstance(envelope.get("params", {}), dict):
             raise ValueError("params")
+        _check_kind(envelope)
     except ValueError as exc:
         log.warning("job %s: unreadable envelope (%s)", execution_id, exc)
         return Verdict(False, "bad_envelope", verified=True)
@@ -123,6 +126,56 @@ def check_job(job: Any, *, agent_id: str, keys: dict[str, Ed25519PublicKey], pol
         actual = hashlib.sha256(script.encode()).hexdigest()
         if actual != script_sha.lower():
             return Verdict(False, "hash_mismatch", verified=True)
-    if not policy.allows(action_name(envelope["kind"], envelope["action"])):
+    # A cancel only ever stops something: the policy does not hold it back.
+    if envelope["kind"] != "cancel" and not policy.allows(
+            action_name(envelope["kind"], envelope["action"]), action_categories(envelope)):
         return Verdict(False, "not_allowed", verified=True)
+    if envelope["kind"] == "action":
+        problem = spec_problem(envelope.get("spec"), envelope)
+        if problem:
+            log.warning("job %s: unreadable action spec (%s)", execution_id, problem)
+            return Verdict(False, "bad_envelope", verified=True)
     return Verdict(True, verified=True)
+
+
+def _check_kind(envelope: dict[str, Any]) -> None:
+    kind, action = envelope["kind"], envelope["action"]
+    if kind == "action" and (action in RESERVED_ACTIONS or ":" in action or not action):
+        raise ValueError(f"an action cannot be called {action!r}")
+    if kind == "cancel":
+        params = envelope.get("params") or {}
+        if action != "cancel" or canonical_id(params.get("execution_id")) is None:
+            raise ValueError("a cancel names the execution_id it cancels")
+
+
+SPEC_TYPES = ("builtin", "script")
+RISKS = ("low", "medium", "high")
+
+
+def spec_problem(spec: Any, envelope: dict[str, Any]) -> str:
+    """What is wrong with an action's spec (its shape only), or ""; checked after the
+    policy so a device owner's "no" is what the server hears first."""
+    if not isinstance(spec, dict):
+        return "spec is missing"
+    if spec.get("type") not in SPEC_TYPES:
+        return "type"
+    if spec["type"] == "builtin" and not (isinstance(spec.get("builtin"), str)
+                                          and spec["builtin"]):
+        return "builtin"
+    if spec["type"] == "script" and not (isinstance(spec.get("interpreter"), str)
+                                         and spec["interpreter"] and envelope.get("script")):
+        return "interpreter or script"
+    timeout = spec.get("timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        return "timeout"
+    if not isinstance(spec.get("run_as", ""), str):
+        return "run_as"
+    if not isinstance(spec.get("read_only", False), bool):
+        return "read_only"
+    if spec.get("risk", "low") not in RISKS:
+        return "risk"
+    parameters = spec.get("parameters", [])
+    if not isinstance(parameters, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) for p in parameters):
+        return "parameters"
+    return ""

@@ -1,10 +1,12 @@
 """The local policy: what the device owner agrees to let the server run.
 
 ``policy.json`` in the config directory: ``{"allow": [entry, ...]}``. An entry is an
-action name (``snapshot``, ``query:process_running``, ``restart-service``), a glob over
-names (``query:*``), or ``category:<name>`` (the built-ins are ``category:read-only``).
-Absent file: ``["snapshot", "query:*"]``. A file that cannot be read or parsed allows
-nothing: a broken policy must not widen what runs."""
+action name (``snapshot``, ``query:process_running``, ``restart-web``), a glob over
+names (``query:*``), or ``category:<name>`` (the built-ins are ``category:read-only``;
+an action job's categories come from its signed spec: ``read-only``, ``risk:<risk>``,
+``builtin:<name>`` or ``script``). ``cancel`` jobs are always allowed: they only stop
+things. Absent file: ``["snapshot", "query:*"]``. A file that cannot be read or parsed
+allows nothing: a broken policy must not widen what runs."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,24 @@ BUILTIN_CATEGORIES: dict[str, frozenset[str]] = {
     "snapshot": frozenset({"read-only"}),
     **{f"query:{name}": frozenset({"read-only"}) for name in QUERY_ACTIONS},
 }
+
+
+def action_categories(envelope: dict[str, Any]) -> frozenset[str]:
+    """The categories an action job declares in its signed spec."""
+    spec = envelope.get("spec")
+    if envelope.get("kind") != "action" or not isinstance(spec, dict):
+        return frozenset()
+    found = set()
+    if spec.get("read_only") is True:
+        found.add("read-only")
+    if isinstance(spec.get("risk"), str) and spec["risk"]:
+        found.add(f"risk:{spec['risk']}")
+    if spec.get("type") == "builtin" and isinstance(spec.get("builtin"), str) and \
+            spec["builtin"]:
+        found.add(f"builtin:{spec['builtin']}")
+    elif spec.get("type") == "script":
+        found.add("script")
+    return frozenset(found)
 
 
 def action_name(kind: str, action: str) -> str:
@@ -47,8 +68,8 @@ class Policy:
         return BUILTIN_CATEGORIES.get(name, frozenset()) | self.extra_categories.get(
             name, frozenset())
 
-    def allows(self, name: str) -> bool:
-        cats = self.categories(name)
+    def allows(self, name: str, categories: frozenset[str] = frozenset()) -> bool:
+        cats = self.categories(name) | categories
         for entry in self.allow:
             if entry.startswith("category:"):
                 if entry.removeprefix("category:") in cats:

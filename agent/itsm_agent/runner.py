@@ -2,20 +2,15 @@
 
 ``JobProcessor.accept`` runs the envelope checks (fast, on the event loop) and says what
 to do; ``JobProcessor.execute`` runs an accepted job (in a worker thread) and records its
-result. ``run_script`` is the one way to execute a script: argv and environment only,
-never shell text (scripts arrive with actions in a later issue)."""
+result, and answers a ``cancel`` at once. ``run_script`` (scripts.py) is the one way to
+execute a script: argv and environment only, never shell text."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,128 +18,29 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import builtins
+from .actions import execute_action
 from .envelope import check_job
 from .policy import Policy
+from .process import OUTPUT_CAP, Cancellation
+from .remedies import DEFAULT_CLEARABLE_ROOTS
+from .scripts import ScriptResult, make_result, run_script, script_args, script_env
 from .state import State, canonical_id, now_iso
 
 log = logging.getLogger(__name__)
 
-OUTPUT_CAP = 64 * 1024
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Passed through from the agent's own environment; nothing else is inherited.
-_BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "HOME")
-
-
-def make_result(execution_id: str, status: str, reason: str = "", *,
-                exit_code: int | None = None, stdout: str = "", stderr: str = "",
-                duration_ms: int = 0, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": "result", "execution_id": execution_id, "status": status,
-            "reason": reason, "exit_code": exit_code, "stdout": stdout, "stderr": stderr,
-            "duration_ms": duration_ms, "data": data or {}}
-
-
-# -- scripts -----------------------------------------------------------------------
-@dataclass
-class ScriptResult:
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    timed_out: bool
-    duration_ms: int
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-
-
-def script_env(params: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
-    """``ITSM_PARAM_<NAME>`` for each parameter: strings as they are, anything else as
-    JSON. Names must be identifiers so they cannot smuggle anything into the env."""
-    source = base if base is not None else os.environ
-    env = {key: source[key] for key in _BASE_ENV if key in source}
-    for name, value in params.items():
-        if not isinstance(name, str) or not _PARAM_NAME.match(name):
-            raise ValueError(f"parameter name {name!r} is not an identifier")
-        env[f"ITSM_PARAM_{name.upper()}"] = value if isinstance(value, str) else json.dumps(
-            value, sort_keys=True)
-    return env
-
-
-def script_args(params: dict[str, Any]) -> list[str]:
-    """Each parameter also as one argv item ``--name=value`` (sorted by name)."""
-    env = script_env(params, base={})
-    return [f"--{name}={env['ITSM_PARAM_' + name.upper()]}" for name in sorted(params)]
-
-
-class _CappedReader(threading.Thread):
-    """Reads a pipe to the end, keeping the first ``cap`` bytes (the rest is drained so
-    the child never blocks on a full pipe)."""
-
-    def __init__(self, stream: Any, cap: int) -> None:
-        super().__init__(daemon=True)
-        self.stream, self.cap = stream, cap
-        self.data = bytearray()
-        self.truncated = False
-
-    def run(self) -> None:
-        while chunk := self.stream.read(65536):
-            room = self.cap - len(self.data)
-            if room > 0:
-                self.data += chunk[:room]
-            if len(chunk) > max(room, 0):
-                self.truncated = True
-        self.stream.close()
-
-    def text(self) -> str:
-        return bytes(self.data).decode("utf-8", errors="replace")
-
-
-def run_script(interpreter: str | list[str], script: str, params: dict[str, Any],
-               timeout: float, cap: int = OUTPUT_CAP) -> ScriptResult:
-    """Write ``script`` to a private temporary file and run ``interpreter file --k=v …``
-    with ``ITSM_PARAM_<K>`` in the environment. The process group is killed at the
-    timeout; stdout and stderr keep their first ``cap`` bytes each."""
-    argv_head = [interpreter] if isinstance(interpreter, str) else list(interpreter)
-    env = script_env(params)
-    args = script_args(params)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="itsm-agent-") as tmp:
-        path = os.path.join(tmp, "script")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(script)
-        os.chmod(path, 0o700)
-        proc = subprocess.Popen([*argv_head, path, *args], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                cwd=tmp, start_new_session=True)
-        readers = [_CappedReader(proc.stdout, cap), _CappedReader(proc.stderr, cap)]
-        for reader in readers:
-            reader.start()
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            proc.wait()
-        for reader in readers:
-            # A grandchild that kept the pipe open must not hold us forever.
-            reader.join(timeout=5)
-    return ScriptResult(exit_code=None if timed_out else proc.returncode,
-                        stdout=readers[0].text(), stderr=readers[1].text(),
-                        timed_out=timed_out,
-                        duration_ms=int((time.monotonic() - started) * 1000),
-                        stdout_truncated=readers[0].truncated,
-                        stderr_truncated=readers[1].truncated)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        proc.kill()
+__all__ = ["OUTPUT_CAP", "Decision", "JobProcessor", "ScriptResult", "execute",
+           "make_result", "run_script", "script_args", "script_env"]
 
 
 # -- jobs ----------------------------------------------------------------------------
-def execute(envelope: dict[str, Any]) -> dict[str, Any]:
-    """Run an accepted envelope's built-in and build its result."""
+def execute(envelope: dict[str, Any], *, cancellation: Cancellation | None = None,
+            on_started: Callable[[], None] | None = None,
+            clearable_roots: Sequence[str] = DEFAULT_CLEARABLE_ROOTS) -> dict[str, Any]:
+    """Run an accepted envelope (a read-only built-in or an action) and build its
+    result."""
+    if envelope["kind"] == "action":
+        return execute_action(envelope, cancellation=cancellation, on_started=on_started,
+                              clearable_roots=clearable_roots)
     execution_id = str(envelope["execution_id"])
     started = time.monotonic()
     func = builtins.find(envelope["kind"], envelope["action"])
@@ -177,10 +73,13 @@ class Decision:
 class JobProcessor:
     def __init__(self, state: State, agent_id: str,
                  keys: Callable[[], dict[str, Ed25519PublicKey]],
-                 policy: Callable[[], Policy]) -> None:
+                 policy: Callable[[], Policy],
+                 clearable_roots: Sequence[str] = DEFAULT_CLEARABLE_ROOTS) -> None:
         self.state, self.agent_id = state, agent_id
         self._keys, self._policy = keys, policy
-        self._running: set[str] = set()
+        self.clearable_roots = tuple(clearable_roots)
+        # Running here now, each with what a cancel uses to stop it.
+        self._running: dict[str, Cancellation] = {}
         self._lock = threading.Lock()
 
     def accept(self, job: Any, now: datetime | None = None) -> Decision:
@@ -203,13 +102,43 @@ class JobProcessor:
                     self.state.raise_sequence(envelope["sequence"])  # type: ignore[index]
             return Decision(result=result)
         assert isinstance(envelope, dict)
+        if envelope["kind"] == "cancel":
+            return Decision(result=self._cancel(envelope))
         # Written before running: a crash mid-job leaves a "running" record, answered as
         # failed on restart, so the job is never run twice.
         self.state.put_record(execution_id, self._record("running", envelope, None))
         self.state.raise_sequence(envelope["sequence"])
         with self._lock:
-            self._running.add(canonical_id(execution_id) or execution_id)
+            self._running[canonical_id(execution_id) or execution_id] = Cancellation()
         return Decision(envelope=envelope)
+
+    def _cancel(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Stop the execution a ``cancel`` names: kill it if it runs here; if it never
+        arrived, record it as cancelled so it is answered so and never run; if it
+        finished, leave it. The cancel's own result says which it was."""
+        execution_id = str(envelope["execution_id"])
+        target = canonical_id((envelope.get("params") or {}).get("execution_id"))
+        assert target is not None  # check_job refused a cancel without one
+        with self._lock:
+            running = self._running.get(target)
+        if running is not None:
+            running.cancel()
+            was = "running"
+        elif self.state.record(target) is not None:
+            was = "finished"
+        else:
+            was = "not_started"
+            cancelled = make_result(target, "cancelled", "cancelled",
+                                    stderr="cancelled before it reached this agent")
+            self.state.put_record(target, {**self._record("done", {
+                "expires_at": envelope.get("expires_at"), "kind": "action"}, cancelled),
+                "cancelled_by": execution_id})
+        log.info("cancel %s: execution %s was %s", execution_id, target, was)
+        result = make_result(execution_id, "succeeded",
+                             data={"execution_id": target, "was": was})
+        self.state.put_record(execution_id, self._record("done", envelope, result))
+        self.state.raise_sequence(envelope["sequence"])
+        return result
 
     def _from_record(self, execution_id: str, record: dict[str, Any]) -> Decision:
         if record.get("result"):
@@ -225,14 +154,19 @@ class JobProcessor:
         self.state.put_record(execution_id, record)
         return Decision(result=result)
 
-    def execute(self, envelope: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, envelope: dict[str, Any],
+                on_started: Callable[[], None] | None = None) -> dict[str, Any]:
         execution_id = str(envelope["execution_id"])
-        result = execute(envelope)  # catches what the action raises
+        with self._lock:
+            cancellation = self._running.get(canonical_id(execution_id) or execution_id)
+        # catches what the action raises
+        result = execute(envelope, cancellation=cancellation, on_started=on_started,
+                         clearable_roots=self.clearable_roots)
         # Record first, then forget it is running: a duplicate arriving in between finds
         # either "running here" or the result, never an orphaned "running" record.
         self.state.put_record(execution_id, self._record("done", envelope, result))
         with self._lock:
-            self._running.discard(canonical_id(execution_id) or execution_id)
+            self._running.pop(canonical_id(execution_id) or execution_id, None)
         return result
 
     @staticmethod

@@ -416,3 +416,54 @@ def test_after_a_restart_the_agent_reconnects_and_gets_what_is_pending(channel_s
     with reconnected as ws:
         first = receive(ws)
         assert [j["envelope"]["execution_id"] for j in first["jobs"]] == [str(job.pk)]
+
+
+# --- Action jobs: "started" ------------------------------------------------------------------
+
+ACTION_SPEC = {"type": "script", "builtin": "", "interpreter": "sh", "parameters": [],
+               "timeout": 30, "run_as": "", "read_only": False, "risk": "low"}
+
+
+def action_job(agent_id: str) -> Job:
+    agent = Agent.objects.get(pk=agent_id)
+    return services.jobs_create(agents=[agent], kind="action", action="say-hi",
+                                script="echo hi", spec=ACTION_SPEC)[0]
+
+
+def test_started_over_the_websocket_marks_the_job_running(channel_server, agent,
+                                                          open_secret):
+    other = enrol(channel_server, open_secret, hostname="lap-0043", serial_number="X43",
+                  mac_addresses=["aa:bb:cc:dd:ee:43"])
+    job = action_job(agent["agent_id"])
+    with open_socket(channel_server, other["token"]) as intruder:
+        assert receive(intruder) == {"type": "jobs", "jobs": []}
+        intruder.send(json.dumps({"type": "started", "execution_id": str(job.pk)}))
+        time.sleep(0.5)  # another agent's "started" is ignored
+    with open_socket(channel_server, agent["token"]) as ws:
+        wire = receive(ws)["jobs"][0]
+        assert wire["envelope"]["spec"] == ACTION_SPEC
+        assert Job.objects.get(pk=job.pk).state == JobState.SENT
+        ws.send(json.dumps({"type": "started", "execution_id": str(job.pk)}))
+        assert wait_for(lambda: Job.objects.get(pk=job.pk).state == JobState.RUNNING)
+        ws.send(json.dumps({"type": "started"}))
+        assert receive(ws)["code"] == "bad_message"
+        ws.send(json.dumps({"type": "result", "execution_id": str(job.pk),
+                            "status": "succeeded", "reason": "", "exit_code": 0,
+                            "stdout": "hi\n", "stderr": "", "duration_ms": 3, "data": {}}))
+        assert receive(ws) == {"type": "ack", "ids": [str(job.pk)]}
+        # A late "started" does not bring a finished job back.
+        ws.send(json.dumps({"type": "started", "execution_id": str(job.pk)}))
+        time.sleep(0.5)
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.state == JobState.DONE and stored.result["stdout"] == "hi\n"
+
+
+def test_started_over_long_poll_is_written_before_the_answer(channel_server, agent):
+    job = action_job(agent["agent_id"])
+    token = agent["token"]
+    polled = http(channel_server, "GET", "/agent/v1/poll?wait=0", token=token)
+    assert polled.status == 200 and polled.body["jobs"][0]["envelope"]["kind"] == "action"
+    reply = http(channel_server, "POST", "/agent/v1/messages", token=token,
+                 body={"messages": [{"type": "started", "execution_id": str(job.pk)}]})
+    assert reply.status == 200 and reply.body == {"replies": []}
+    assert Job.objects.get(pk=job.pk).state == JobState.RUNNING
