@@ -37,6 +37,7 @@ PING_SECONDS = 30.0
 SILENT_SECONDS = 100.0
 PRESENCE_FLUSH_SECONDS = 2.0
 DB_POLL_SECONDS = 0.5
+DB_POLL_SECONDS_WITH_REDIS = 5.0
 # Revocations: at once by pub/sub with Redis; the database check is the embedded
 # profile's way, and a safety net for a pub/sub message lost during a Redis reconnect.
 CREDENTIAL_CHECK_SECONDS = 3.0
@@ -399,7 +400,9 @@ class Hub:
         self.limiter = RateLimiter(settings.FLEET_RATE_PER_MINUTE)
         loops: list[Callable[[], Awaitable[None]]] = [self._flush_loop, self._ping_loop,
                                                       self._credential_loop]
-        loops.append(self._listen_redis if settings.REDIS_URL else self._poll_database)
+        loops.append(self._poll_database)
+        if settings.REDIS_URL:
+            loops.append(self._listen_redis)
         self._tasks = [asyncio.ensure_future(self._forever(fn)) for fn in loops]
         log.info("fleet channel hub started (%s nudges)",
                  "Redis" if settings.REDIS_URL else "database-polling")
@@ -658,10 +661,12 @@ class Hub:
             del self._tokens[digest]
 
     async def _poll_database(self) -> None:
-        """Embedded profile (no Redis): queued jobs of the agents connected here, one
-        query per tick, nothing when nobody is connected."""
+        """Queued jobs of the agents connected here, one query per tick, nothing when
+        nobody is connected. Without Redis it is how jobs arrive (every 0.5 s); with
+        Redis it is the safety net for a nudge that was never published (every 5 s)."""
+        interval = DB_POLL_SECONDS_WITH_REDIS if settings.REDIS_URL else DB_POLL_SECONDS
         while True:
-            await asyncio.sleep(DB_POLL_SECONDS)
+            await asyncio.sleep(interval)
             ids = sorted(set(self.sockets) | set(self.waiters))
             if ids:
                 due = await self.run_batch(_agents_with_queued_jobs, ids)

@@ -90,7 +90,8 @@ class ActionVersion(models.Model):
     timeout_seconds = models.PositiveIntegerField(
         _("timeout (seconds)"), default=300, validators=[MinValueValidator(1),
                                                          MaxValueValidator(3600)])
-    run_as = models.CharField(_("run as"), max_length=64, default="root")
+    run_as = models.CharField(_("run as"), max_length=64, blank=True,
+                              help_text=_("A user name; empty: as the agent itself."))
     risk = models.CharField(_("risk"), max_length=10, choices=ActionRisk.choices,
                             default=ActionRisk.LOW)
     read_only = models.BooleanField(_("read-only"), default=False)

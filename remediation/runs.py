@@ -166,8 +166,10 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
 def _send_later(run_id: int, number: int, countdown: int = 0) -> None:
     from .tasks import dispatch_wave
 
+    # robust: with the broker down the wave stays due, and the sweep sends it.
     transaction.on_commit(lambda: dispatch_wave.apply_async((run_id, number),
-                                                           countdown=countdown or None))
+                                                           countdown=countdown or None),
+                          robust=True)
 
 
 # --- Dispatch (the worker) -------------------------------------------------------------
@@ -187,7 +189,8 @@ def wave_dispatch(run_id: int, number: int) -> int:
     yet sends nothing. Returns how many jobs were written."""
     from fleet.services import jobs_create
 
-    run = (Run.objects.select_for_update().select_related(
+    # "of self": PostgreSQL does not lock the nullable side of an outer join.
+    run = (Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").filter(pk=run_id).first())
     if run is None or run.state != RunState.RUNNING:
@@ -291,7 +294,8 @@ def _current_wave_settled(run_id: int) -> bool:
 def _check_wave_later(run_id: int) -> None:
     from .tasks import advance
 
-    transaction.on_commit(lambda: advance.delay(run_id))
+    # robust: results are committed; with the broker down the sweep moves the run on.
+    transaction.on_commit(lambda: advance.delay(run_id), robust=True)
 
 
 def progress(run: Run) -> dict[str, Any]:
@@ -387,7 +391,7 @@ def _finish(run: Run, state: str, actor: Any = None) -> None:
         with acting_as_system(_("remediation run")):
             audit_record(action=AuditAction.TRANSITION, target=run,
                          changes={"state": [before, state]})
-    transaction.on_commit(lambda: _after_finish(run.pk))
+    transaction.on_commit(lambda: _after_finish(run.pk), robust=True)
 
 
 def _after_finish(run_id: int) -> None:
@@ -399,7 +403,7 @@ def _after_finish(run_id: int) -> None:
 # --- Decisions --------------------------------------------------------------------------
 
 def _locked(run: Run) -> Run:
-    return Run.objects.select_for_update().select_related(
+    return Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").get(pk=run.pk)
 
@@ -513,7 +517,7 @@ def summary_text(run: Run) -> str:
 def run_summarise(run_id: int) -> None:
     """Once finished: the summary on the ticket, then resolve the incident if the run
     was set to and succeeded on every device of the incident. Done once."""
-    run = Run.objects.select_for_update().select_related(
+    run = Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "incident", "change").filter(pk=run_id).first()
     if run is None or not run.finished or run.summary_posted_at is not None:
         return
