@@ -187,7 +187,8 @@ def wave_dispatch(run_id: int, number: int) -> int:
     yet sends nothing. Returns how many jobs were written."""
     from fleet.services import jobs_create
 
-    run = (Run.objects.select_for_update().select_related(
+    # "of self": PostgreSQL does not lock the nullable side of an outer join.
+    run = (Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").filter(pk=run_id).first())
     if run is None or run.state != RunState.RUNNING:
@@ -399,7 +400,7 @@ def _after_finish(run_id: int) -> None:
 # --- Decisions --------------------------------------------------------------------------
 
 def _locked(run: Run) -> Run:
-    return Run.objects.select_for_update().select_related(
+    return Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").get(pk=run.pk)
 
@@ -513,7 +514,7 @@ def summary_text(run: Run) -> str:
 def run_summarise(run_id: int) -> None:
     """Once finished: the summary on the ticket, then resolve the incident if the run
     was set to and succeeded on every device of the incident. Done once."""
-    run = Run.objects.select_for_update().select_related(
+    run = Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "incident", "change").filter(pk=run_id).first()
     if run is None or not run.finished or run.summary_posted_at is not None:
         return
