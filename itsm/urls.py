@@ -88,6 +88,7 @@ urlpatterns = [
     path("desk/sla/", include("sla.urls")),
     path("desk/availability/", include("availability.urls")),
     path("desk/fleet/", include("fleet.urls")),
+    path("desk/remediation/", include("remediation.urls")),
     path("desk/", include("desk.urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),

@@ -141,15 +141,36 @@ def _snapshot(version: ActionVersion) -> dict[str, Any]:
 @transaction.atomic
 @as_actor
 def action_create(*, actor: Any, name: str, title: str, description: str = "",
-                  **version_fields: Any) -> ActionVersion:
+                  resolves_incident: bool = False, **version_fields: Any) -> ActionVersion:
     """A new action and its first draft version, authored by ``actor``."""
     require_permission(actor, AUTHOR)
     action = validated(Action(name=name.strip(), title=title.strip(),
-                              description=description, created_by=actor))
+                              description=description, resolves_incident=resolves_incident,
+                              created_by=actor))
     action.save()
     audit_record(action=AuditAction.CREATE, target=action,
                  changes=diff({}, snapshot(action, ("name", "title"))))
     return _new_version(actor, action, version_fields)
+
+
+@transaction.atomic
+@as_actor
+def action_update(*, actor: Any, action: Action, title: str, description: str,
+                  resolves_incident: bool) -> Action:
+    """The action's own fields (not its versions): its title, description and whether a
+    run for an incident resolves it on success."""
+    require_permission(actor, AUTHOR)
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    fields = ("title", "description", "resolves_incident")
+    before = snapshot(action, fields)
+    action.title, action.description = title.strip(), description
+    action.resolves_incident = bool(resolves_incident)
+    validated(action)
+    action.save(update_fields=list(fields))
+    changed = diff(before, snapshot(action, fields))
+    if changed:
+        audit_record(action=AuditAction.UPDATE, target=action, changes=changed)
+    return action
 
 
 def _new_version(actor: Any, action: Action, fields: dict[str, Any]) -> ActionVersion:

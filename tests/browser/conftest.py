@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -54,6 +54,7 @@ class LiveServer:
     url: str
     process: subprocess.Popen
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # to run manage.py on its database
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -209,7 +210,8 @@ def app_server(chromium_executable: Path, tmp_path_factory) -> Iterator[LiveServ
                  "--host", "127.0.0.1", "--port", str(port)],
                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             )
-        server = LiveServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
+        server = LiveServer(url=f"http://127.0.0.1:{port}", process=process, log=log,
+                            env=env)
         try:
             _wait_until_healthy(server)
             yield server

@@ -23,9 +23,9 @@ QUEUE_LIST_QUERIES = 6
 # Desk detail: user with profile, the incident with its people and group (and whether it
 # has children or a review), its category and subcategory, its service and CI (2), its
 # timeline, the names in its field changes (people, groups: 2), the assignment form's
-# groups and members (2), its SLA timers, its changes (linked or caused). No children: no
-# query for them.
-DETAIL_QUERIES = 12
+# groups and members (2), its SLA timers, its changes (linked or caused), its remediation
+# runs with their counts (one query). No children: no query for them.
+DETAIL_QUERIES = 13
 # API list: token, the page of incidents with callers (one query).
 API_LIST_QUERIES = 2
 # API detail: token, the incident with its caller.
