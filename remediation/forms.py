@@ -50,7 +50,8 @@ class VersionForm(forms.Form):
         choices=[(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
         help_text=_("None ticked: every platform."))
     timeout_seconds = forms.IntegerField(label=_("Timeout (seconds)"), initial=300)
-    run_as = forms.CharField(label=_("Run as"), initial="root", max_length=64)
+    run_as = forms.CharField(label=_("Run as"), required=False, max_length=64,
+                             help_text=_("A user name; empty: as the agent itself."))
     risk = forms.ChoiceField(label=_("Risk"), choices=ActionRisk.choices,
                              initial=ActionRisk.LOW)
     read_only = forms.BooleanField(
