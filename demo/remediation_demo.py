@@ -115,7 +115,6 @@ def load_remediation() -> None:
 def _store_fleet() -> ConfigurationItem:
     """2,000 store PCs depending on the point-of-sale service, each with an agent the
     simulator plays (written in bulk: enrolling one by one would take minutes)."""
-    rng = random.Random(2027)
     team = Team.objects.get(name="End-User Computing")
     service = ConfigurationItem.objects.create(
         name="Store point of sale", ci_class=CIClass.objects.get(key="business_service"),
@@ -145,16 +144,14 @@ def _store_fleet() -> ConfigurationItem:
     agents, lines = [], []
     for pc in pcs:
         raw = tokens.new_secret(tokens.TOKEN_PREFIX)
-        up = rng.random() > 0.03  # a few stores' PCs are switched off
+        # Tills are on in store hours: all online (the offline demo devices are the
+        # head-office ones).
         agent = Agent(device=pc, group=group, token_prefix=raw[:tokens.PREFIX_LENGTH],
                       token_hash=tokens.digest(raw), hostname=pc.hostname,
                       os_name="Windows 11 IoT Enterprise", agent_version="1.0.0",
-                      online=up, channel="websocket" if up else "",
-                      last_seen_at=now if up else now - datetime.timedelta(days=2),
-                      policy=SIM_POLICY)
+                      online=True, channel="websocket", last_seen_at=now, policy=SIM_POLICY)
         agents.append(agent)
-        if up:
-            lines.append(f"{agent.pk},{raw},workstation")
+        lines.append(f"{agent.pk},{raw},workstation,{pc.hostname}")
     Agent.objects.bulk_create(agents, batch_size=500)
     path = simulator_tokens_path()
     if path.exists():  # the fleet demo wrote its header and devices first

@@ -359,7 +359,7 @@ def test_demo_remediation_library_store_incident_and_a_finished_run():
     found = runs.run_preview(version=flush, targets={"ticket": True},
                              authority=Authority("template", template_version=template,
                                                  incident=incident))
-    assert len(found.eligible) == 2000 and 0 < found.offline < 150 and not found.excluded
+    assert len(found.eligible) == 2000 and found.offline == 0 and not found.excluded
     finished = Run.objects.get(version__action__name="restart-service")
     assert finished.state == "completed"
     counts_by_state = runs.progress(finished)["counts"]
