@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -24,6 +25,7 @@ from accounts.services import require_permission
 from audit.context import acting_as_system, as_actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from fleet import bulk
 from fleet.models import Agent, JobState
 from fleet.signals import JobChange
 from itsm.errors import DomainError
@@ -144,9 +146,10 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
     rows, position = [], 0
     for number, size in enumerate(sizes, start=1):
         for device, agent in found.eligible[position:position + size]:
-            rows.append(Execution(run=run, wave=number, device=device, agent=agent))
+            rows.append((uuid.uuid4(), run.pk, number, device.pk, agent.pk,
+                         ExecutionState.QUEUED, "", None))
         position += size
-    Execution.objects.bulk_create(rows, batch_size=2000)
+    _executions_write(rows)
     audit_record(action=AuditAction.CREATE, target=run, changes={
         "action": [None, str(version)], "authority": [None, authority.describe()],
         "devices": [None, len(rows)], "excluded": [None, len(found.excluded)],
@@ -161,6 +164,20 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
         if found.excluded else ""}, actor=actor)
     _send_later(run.pk, 1)
     return run
+
+
+# An execution's columns in the model's field order.
+_EXECUTION_COLUMNS = ("id", "run", "wave", "device", "agent", "state", "reason", "updated_at")
+
+
+def _executions_write(rows: list[tuple[Any, ...]]) -> None:
+    """Thousands of executions: COPY on PostgreSQL, the ORM elsewhere."""
+    if bulk.postgresql():
+        bulk.copy_insert(Execution, _EXECUTION_COLUMNS, rows)
+        return
+    names = [Execution._meta.get_field(name).attname for name in _EXECUTION_COLUMNS]
+    Execution.objects.bulk_create([Execution(**dict(zip(names, row, strict=True)))
+                                   for row in rows], batch_size=2000)
 
 
 def _send_later(run_id: int, number: int, countdown: int = 0) -> None:
@@ -187,7 +204,8 @@ def wave_dispatch(run_id: int, number: int) -> int:
     yet sends nothing. Returns how many jobs were written."""
     from fleet.services import jobs_create
 
-    run = (Run.objects.select_for_update().select_related(
+    # "of self": PostgreSQL does not lock the nullable side of an outer join.
+    run = (Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").filter(pk=run_id).first())
     if run is None or run.state != RunState.RUNNING:
@@ -263,16 +281,23 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
             state = _TERMINAL_FROM_STATUS.get(change.status, ExecutionState.FAILED)
         groups.setdefault((state, _reason(change, state)), []).append(change.job_id)
     touched: list[str] = []
+    column = bulk.column(Execution, "state")
     for (state, reason), ids in groups.items():
-        rows = Execution.objects.filter(pk__in=ids)
+        # Only forward: sent from queued, running from queued or sent, an end from any
+        # state but another end (a late result after a cancel still tells what ran).
         if state == ExecutionState.SENT:
-            rows = rows.filter(state=ExecutionState.QUEUED)
+            allowed = [ExecutionState.QUEUED]
         elif state == ExecutionState.RUNNING:
-            rows = rows.filter(state__in=(ExecutionState.QUEUED, ExecutionState.SENT))
+            allowed = [ExecutionState.QUEUED, ExecutionState.SENT]
         else:
-            rows = rows.exclude(state__in=_FINAL_STATES)
+            allowed = [s for s in ExecutionState.values if s not in _FINAL_STATES]
             touched += ids
-        rows.update(state=state, reason=reason, updated_at=now)
+        # One statement per group, however many executions (a wave of 10,000 sent).
+        bulk.update_returning(
+            Execution, assignments={"state": "%s", "reason": "%s", "updated_at": "%s"},
+            params=[state, reason, bulk.prep(Execution, "updated_at", now)], ids=ids,
+            where=f"{column} IN ({', '.join(['%s'] * len(allowed))})",
+            where_params=allowed, returning=())
     if touched:
         for run_id in set(Execution.objects.filter(pk__in=touched)
                           .values_list("run_id", flat=True)):
@@ -399,7 +424,7 @@ def _after_finish(run_id: int) -> None:
 # --- Decisions --------------------------------------------------------------------------
 
 def _locked(run: Run) -> Run:
-    return Run.objects.select_for_update().select_related(
+    return Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
         "incident").get(pk=run.pk)
 
@@ -513,7 +538,7 @@ def summary_text(run: Run) -> str:
 def run_summarise(run_id: int) -> None:
     """Once finished: the summary on the ticket, then resolve the incident if the run
     was set to and succeeded on every device of the incident. Done once."""
-    run = Run.objects.select_for_update().select_related(
+    run = Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "incident", "change").filter(pk=run_id).first()
     if run is None or not run.finished or run.summary_posted_at is not None:
         return
