@@ -400,7 +400,7 @@ def jobs_mark_sent(job_ids: Sequence[Any]) -> None:
         Job, assignments={"state": "%s", "sent_at": "%s"},
         params=[JobState.SENT, bulk.prep(Job, "sent_at", now)], ids=job_ids,
         where=f"{bulk.column(Job, 'state')} = %s", where_params=[JobState.QUEUED],
-        returning=("id", "kind"))
+        returning=("id", "kind"), lock_in_order=True)
     to_uuid = Job._meta.pk.to_python
     _announce([JobChange(str(to_uuid(pk)), JobState.SENT) for pk, kind in sent
                if kind == JobKind.ACTION])
@@ -488,8 +488,9 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     if not by_id:
         return []
     # The envelopes are not needed here: not read (decoded) for hundreds of jobs.
+    # Locked in id order, as jobs_mark_sent locks them (no deadlock between the two).
     jobs = {str(job.pk): job for job in Job.objects.select_for_update().filter(
-        pk__in=list(by_id)).defer("envelope")}
+        pk__in=list(by_id)).defer("envelope").order_by("pk")}
     now = timezone.now()
     finished, answers, snapshots, changes = [], [], {}, []
     for execution_id, (agent_id, message) in by_id.items():
@@ -564,7 +565,12 @@ def agents_seen(agent_ids: Iterable[Any], *, online: bool = True,
         values["last_seen_at"] = timezone.now()
         if channel:
             values["channel"] = channel
-    Agent.objects.filter(pk__in=ids).update(**values)
+    # Rows locked in id order, as a dispatch reserving sequences locks them: two
+    # statements over thousands of the same agents must not deadlock.
+    bulk.update_returning(Agent, assignments={name: "%s" for name in values},
+                          params=[bulk.prep(Agent, name, value)
+                                  for name, value in values.items()],
+                          ids=ids, returning=(), lock_in_order=True)
 
 
 def agents_mark_stale(after: datetime.timedelta) -> int:

@@ -299,10 +299,19 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
             where=f"{column} IN ({', '.join(['%s'] * len(allowed))})",
             where_params=allowed, returning=())
     if touched:
-        for run_id in set(Execution.objects.filter(pk__in=touched)
-                          .values_list("run_id", flat=True)):
-            if _current_wave_settled(run_id):
-                _check_wave_later(run_id)
+        run_ids = set(Execution.objects.filter(pk__in=touched).values_list("run_id", flat=True))
+        # Checked after the commit: two batches ending the same wave at once each see
+        # the other's executions still pending inside their transactions, and neither
+        # would move the run on; after its commit, the later one sees both.
+        transaction.on_commit(lambda: _advance_settled(run_ids))
+
+
+def _advance_settled(run_ids: set[int]) -> None:
+    from .tasks import advance
+
+    for run_id in run_ids:
+        if _current_wave_settled(run_id):
+            advance.delay(run_id)
 
 
 def _current_wave_settled(run_id: int) -> bool:
