@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from cmdb.models import CIClass
 from cmdb.services import ci_find_identified
 from itsm.errors import DomainError
 
-from . import signing, tokens
+from . import bulk, signing, tokens
 from .models import (
     PENDING_JOB_STATES,
     Agent,
@@ -279,6 +280,12 @@ def _iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
+# A new job's columns, in the model's field order (COPY on PostgreSQL, Model.from_db).
+_JOB_COLUMNS = ("id", "agent", "kind", "sequence", "envelope", "signature", "key_id",
+                "not_before", "expires_at", "state", "created_at", "sent_at",
+                "finished_at", "result", "refusal_reason", "live_query")
+
+
 @transaction.atomic
 def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
                 params: dict[str, Any] | None = None, ttl: datetime.timedelta = JOB_TTL,
@@ -297,44 +304,76 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
     now = timezone.now()
     expiry = expires_at or now + ttl
     script_hash = hashlib.sha256(script.encode()).hexdigest() if script else ""
-    agent_ids = [agent.pk for agent in agents]
+    to_uuid = Agent._meta.pk.to_python
+    agent_ids = [to_uuid(agent.pk) for agent in agents]
     if ids is not None and len(ids) != len(agent_ids):
         raise ValueError("one execution id per agent")
     sequences = _next_sequences(agent_ids)
-    rows = []
+    key, key_id = signing.signer()
+    # What every envelope shares, made once; each envelope is a copy with its own ids.
+    common = {"v": 1, "kind": kind, "action": action, "version": version,
+              "script_sha256": script_hash, "script": script, "params": params or {},
+              "not_before": _iso(now), "expires_at": _iso(expiry)}
+    if spec is not None:
+        common["spec"] = spec
+    live_query_id = live_query.pk if live_query is not None else None
+    values = []
     for index, agent_id in enumerate(agent_ids):
-        execution_id = ids[index] if ids is not None else uuid.uuid4()
-        envelope = {"v": 1, "execution_id": str(execution_id), "agent_id": str(agent_id),
-                    "kind": kind, "action": action, "version": version,
-                    "script_sha256": script_hash, "script": script, "params": params or {},
-                    "not_before": _iso(now), "expires_at": _iso(expiry),
-                    "sequence": sequences[agent_id]}
-        if spec is not None:
-            envelope["spec"] = spec
-        signature, key_id = signing.sign(envelope)
-        rows.append(Job(id=execution_id, agent_id=agent_id, kind=kind,
-                        sequence=sequences[agent_id], envelope=envelope,
-                        signature=signature, key_id=key_id, not_before=now,
-                        expires_at=expiry, live_query=live_query))
-    Job.objects.bulk_create(rows, batch_size=1000)
+        execution_id = to_uuid(ids[index]) if ids is not None else uuid.uuid4()
+        envelope = {**common, "execution_id": str(execution_id), "agent_id": str(agent_id),
+                    "sequence": sequences[index]}
+        body = signing.canonical(envelope)
+        values.append((execution_id, agent_id, kind, sequences[index], envelope,
+                       signing.sign_bytes(key, body), key_id, now, expiry, JobState.QUEUED,
+                       now, None, None, {}, "", live_query_id, body))
+    if bulk.postgresql():
+        # The canonical bytes are the envelope's JSON already: stored as they are.
+        bulk.copy_insert(Job, _JOB_COLUMNS, (
+            (*row[:4], row[-1].decode(), *row[5:13], "{}", *row[14:16]) for row in values))
+    else:
+        Job.objects.bulk_create([_job(row) for row in values], batch_size=1000)
     transaction.on_commit(lambda: publish_nudge(agent_ids))
-    return rows
+    # The rows as stored (from_db: no per-field keyword handling for thousands of them).
+    names = [Job._meta.get_field(name).attname for name in _JOB_COLUMNS]
+    return [Job.from_db("default", names, row[:-1]) for row in values]
 
 
-def _next_sequences(agent_ids: Sequence[Any]) -> dict[Any, int]:
-    """Reserve each agent's next sequence number (locked: concurrent dispatches to the
-    same agent get different numbers). An agent listed twice gets two numbers."""
-    sequences = {a.pk: a.last_sequence for a in
-                 Agent.objects.select_for_update().filter(pk__in=list(agent_ids))
-                 .only("last_sequence")}
-    numbered: dict[Any, int] = {}
+def _job(row: tuple[Any, ...]) -> Job:
+    names = [Job._meta.get_field(name).attname for name in _JOB_COLUMNS]
+    return Job(**dict(zip(names, row[:-1], strict=True)))
+
+
+def _next_sequences(agent_ids: Sequence[Any]) -> list[int]:
+    """Reserve each agent's next sequence number, in the order given: one UPDATE …
+    RETURNING per chunk, which locks the agents' rows until the commit (concurrent
+    dispatches to the same agent get different numbers). An agent listed twice gets two
+    numbers."""
+    counts = Counter(agent_ids)
+    by_step: dict[int, list[Any]] = {}
+    for agent_id, step in counts.items():
+        by_step.setdefault(step, []).append(agent_id)
+    last: dict[Any, int] = {}
+    to_uuid = Agent._meta.pk.to_python
+    for step, chosen in by_step.items():
+        last.update((to_uuid(pk), sequence) for pk, sequence in bulk.update_returning(
+            Agent, assignments={"last_sequence": f"{_quoted('last_sequence')} + %s"},
+            params=[step], ids=chosen, returning=("id", "last_sequence"),
+            lock_in_order=True))
+    missing = [agent_id for agent_id in counts if agent_id not in last]
+    if missing:
+        raise Agent.DoesNotExist(f"no agent {missing[0]}")
+    following = {agent_id: last[agent_id] - step for agent_id, step in counts.items()}
+    numbered = []
     for agent_id in agent_ids:
-        sequences[agent_id] += 1
-        numbered[agent_id] = sequences[agent_id]
-    Agent.objects.bulk_update(
-        [Agent(pk=pk, last_sequence=seq) for pk, seq in sequences.items()],
-        ["last_sequence"], batch_size=1000)
+        following[agent_id] += 1
+        numbered.append(following[agent_id])
     return numbered
+
+
+def _quoted(field_name: str) -> str:
+    from django.db import connection
+
+    return connection.ops.quote_name(Agent._meta.get_field(field_name).column)
 
 
 def wire_job(job: Job) -> dict[str, Any]:
@@ -346,7 +385,7 @@ def jobs_pending(agent_ids: Sequence[Any]) -> dict[Any, list[Job]]:
     now = timezone.now()
     pending: dict[Any, list[Job]] = {}
     for job in Job.objects.filter(agent_id__in=list(agent_ids), state__in=PENDING_JOB_STATES,
-                                  expires_at__gt=now).order_by("created_at"):
+                                  expires_at__gt=now).order_by("created_at", "sequence"):
         pending.setdefault(job.agent_id, []).append(job)
     return pending
 
@@ -359,11 +398,14 @@ def _announce(changes: list[JobChange]) -> None:
 @transaction.atomic
 def jobs_mark_sent(job_ids: Sequence[Any]) -> None:
     now = timezone.now()
-    sent = list(Job.objects.filter(pk__in=list(job_ids), state=JobState.QUEUED)
-                .values_list("pk", "kind"))
-    Job.objects.filter(pk__in=[pk for pk, _kind in sent], state=JobState.QUEUED).update(
-        state=JobState.SENT, sent_at=now)
-    _announce([JobChange(str(pk), JobState.SENT) for pk, kind in sent
+    # One statement marks them and says which moved (a job already answered stays).
+    sent = bulk.update_returning(
+        Job, assignments={"state": "%s", "sent_at": "%s"},
+        params=[JobState.SENT, bulk.prep(Job, "sent_at", now)], ids=job_ids,
+        where=f"{bulk.column(Job, 'state')} = %s", where_params=[JobState.QUEUED],
+        returning=("id", "kind"), lock_in_order=True)
+    to_uuid = Job._meta.pk.to_python
+    _announce([JobChange(str(to_uuid(pk)), JobState.SENT) for pk, kind in sent
                if kind == JobKind.ACTION])
 
 
@@ -448,9 +490,10 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         by_id[execution_id] = (agent_id, message)
     if not by_id:
         return []
-    # "of self": PostgreSQL does not lock the nullable side of an outer join.
-    jobs = {str(job.pk): job for job in Job.objects.select_for_update(of=("self",)).filter(
-        pk__in=list(by_id)).select_related("live_query")}
+    # The envelopes are not needed here: not read (decoded) for hundreds of jobs.
+    # Locked in id order, as jobs_mark_sent locks them (no deadlock between the two).
+    jobs = {str(job.pk): job for job in Job.objects.select_for_update().filter(
+        pk__in=list(by_id)).defer("envelope").order_by("pk")}
     now = timezone.now()
     finished, answers, snapshots, changes = [], [], {}, []
     for execution_id, (agent_id, message) in by_id.items():
@@ -483,10 +526,8 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
                                       detail=data.get("detail") or (
                                           {"refused": job.refusal_reason}
                                           if job.refusal_reason else {})))
-    Job.objects.bulk_update([jobs[i] for i in finished if jobs.get(i) and
-                             jobs[i].finished_at == now],
-                            ["state", "finished_at", "refusal_reason", "result"],
-                            batch_size=500)
+    _jobs_store_results([jobs[i] for i in finished if jobs.get(i) and
+                         jobs[i].finished_at == now], now)
     if answers:
         LiveAnswer.objects.bulk_create(answers, ignore_conflicts=True, batch_size=500)
     for agent_id, data in snapshots.items():
@@ -495,6 +536,25 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
             "snapshot_at": now})
     _announce(changes)
     return finished
+
+
+def _jobs_store_results(jobs: list[Job], now: datetime.datetime) -> None:
+    """Each job's state, reason and result (and ``now`` as finished_at) in one statement:
+    from arrays on PostgreSQL, the ORM's bulk_update elsewhere."""
+    if not jobs:
+        return
+    if not bulk.postgresql():
+        Job.objects.bulk_update(jobs, ["state", "finished_at", "refusal_reason", "result"],
+                                batch_size=500)
+        return
+    import json
+
+    bulk.update_from_arrays(Job, key="id", columns={
+        "id": ("uuid", [job.pk for job in jobs]),
+        "state": ("text", [job.state for job in jobs]),
+        "refusal_reason": ("text", [job.refusal_reason for job in jobs]),
+        "result": ("jsonb", [json.dumps(job.result) for job in jobs]),  # as JSONField does
+    }, constant={"finished_at": ("timestamptz", now)})
 
 
 def agents_seen(agent_ids: Iterable[Any], *, online: bool = True,
@@ -508,7 +568,12 @@ def agents_seen(agent_ids: Iterable[Any], *, online: bool = True,
         values["last_seen_at"] = timezone.now()
         if channel:
             values["channel"] = channel
-    Agent.objects.filter(pk__in=ids).update(**values)
+    # Rows locked in id order, as a dispatch reserving sequences locks them: two
+    # statements over thousands of the same agents must not deadlock.
+    bulk.update_returning(Agent, assignments={name: "%s" for name in values},
+                          params=[bulk.prep(Agent, name, value)
+                                  for name, value in values.items()],
+                          ids=ids, returning=(), lock_in_order=True)
 
 
 def agents_mark_stale(after: datetime.timedelta) -> int:

@@ -63,11 +63,12 @@ def generate(path: Path | None = None) -> Ed25519PrivateKey:
     return private
 
 
-_loaded: dict[str, tuple[float, Ed25519PrivateKey]] = {}
+_loaded: dict[str, tuple[float, Ed25519PrivateKey, str]] = {}
 
 
-def private_key() -> Ed25519PrivateKey:
-    """The current private key, read once per process (again when the file changes)."""
+def signer() -> tuple[Ed25519PrivateKey, str]:
+    """The current private key and its key id, read once per process (again when the
+    file changes): a dispatch signs thousands of envelopes with them."""
     path = key_path()
     try:
         mtime = path.stat().st_mtime
@@ -79,15 +80,24 @@ def private_key() -> Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise SigningKeyMissing(f"{path} is not an Ed25519 private key.")
-        _loaded[str(path)] = (mtime, key)
-    return _loaded[str(path)][1]
+        cached = _loaded[str(path)] = (mtime, key, key_id_of(key.public_key()))
+    return cached[1], cached[2]
+
+
+def private_key() -> Ed25519PrivateKey:
+    """The current private key (see ``signer``)."""
+    return signer()[0]
+
+
+def sign_bytes(key: Ed25519PrivateKey, body: bytes) -> str:
+    """The base64 signature of canonical bytes (``canonical``) already made."""
+    return base64.b64encode(key.sign(body)).decode()
 
 
 def sign(envelope: dict[str, Any]) -> tuple[str, str]:
     """(signature base64, key id) of the envelope with the current private key."""
-    key = private_key()
-    return base64.b64encode(key.sign(canonical(envelope))).decode(), key_id_of(
-        key.public_key())
+    key, key_id = signer()
+    return sign_bytes(key, canonical(envelope)), key_id
 
 
 def verify(envelope: dict[str, Any], signature: str, public_key_b64: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -24,6 +25,7 @@ from accounts.services import require_permission
 from audit.context import acting_as_system, as_actor
 from audit.models import AuditAction
 from audit.services import audit_record
+from fleet import bulk
 from fleet.models import Agent, JobState
 from fleet.signals import JobChange
 from itsm.errors import DomainError
@@ -144,9 +146,10 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
     rows, position = [], 0
     for number, size in enumerate(sizes, start=1):
         for device, agent in found.eligible[position:position + size]:
-            rows.append(Execution(run=run, wave=number, device=device, agent=agent))
+            rows.append((uuid.uuid4(), run.pk, number, device.pk, agent.pk,
+                         ExecutionState.QUEUED, "", None))
         position += size
-    Execution.objects.bulk_create(rows, batch_size=2000)
+    _executions_write(rows)
     audit_record(action=AuditAction.CREATE, target=run, changes={
         "action": [None, str(version)], "authority": [None, authority.describe()],
         "devices": [None, len(rows)], "excluded": [None, len(found.excluded)],
@@ -161,6 +164,20 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
         if found.excluded else ""}, actor=actor)
     _send_later(run.pk, 1)
     return run
+
+
+# An execution's columns in the model's field order.
+_EXECUTION_COLUMNS = ("id", "run", "wave", "device", "agent", "state", "reason", "updated_at")
+
+
+def _executions_write(rows: list[tuple[Any, ...]]) -> None:
+    """Thousands of executions: COPY on PostgreSQL, the ORM elsewhere."""
+    if bulk.postgresql():
+        bulk.copy_insert(Execution, _EXECUTION_COLUMNS, rows)
+        return
+    names = [Execution._meta.get_field(name).attname for name in _EXECUTION_COLUMNS]
+    Execution.objects.bulk_create([Execution(**dict(zip(names, row, strict=True)))
+                                   for row in rows], batch_size=2000)
 
 
 def _send_later(run_id: int, number: int, countdown: int = 0) -> None:
@@ -266,21 +283,37 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
             state = _TERMINAL_FROM_STATUS.get(change.status, ExecutionState.FAILED)
         groups.setdefault((state, _reason(change, state)), []).append(change.job_id)
     touched: list[str] = []
+    column = bulk.column(Execution, "state")
     for (state, reason), ids in groups.items():
-        rows = Execution.objects.filter(pk__in=ids)
+        # Only forward: sent from queued, running from queued or sent, an end from any
+        # state but another end (a late result after a cancel still tells what ran).
         if state == ExecutionState.SENT:
-            rows = rows.filter(state=ExecutionState.QUEUED)
+            allowed = [ExecutionState.QUEUED]
         elif state == ExecutionState.RUNNING:
-            rows = rows.filter(state__in=(ExecutionState.QUEUED, ExecutionState.SENT))
+            allowed = [ExecutionState.QUEUED, ExecutionState.SENT]
         else:
-            rows = rows.exclude(state__in=_FINAL_STATES)
+            allowed = [s for s in ExecutionState.values if s not in _FINAL_STATES]
             touched += ids
-        rows.update(state=state, reason=reason, updated_at=now)
+        # One statement per group, however many executions (a wave of 10,000 sent).
+        bulk.update_returning(
+            Execution, assignments={"state": "%s", "reason": "%s", "updated_at": "%s"},
+            params=[state, reason, bulk.prep(Execution, "updated_at", now)], ids=ids,
+            where=f"{column} IN ({', '.join(['%s'] * len(allowed))})",
+            where_params=allowed, returning=())
     if touched:
-        for run_id in set(Execution.objects.filter(pk__in=touched)
-                          .values_list("run_id", flat=True)):
-            if _current_wave_settled(run_id):
-                _check_wave_later(run_id)
+        run_ids = set(Execution.objects.filter(pk__in=touched).values_list("run_id", flat=True))
+        # Checked after the commit: two batches ending the same wave at once each see
+        # the other's executions still pending inside their transactions, and neither
+        # would move the run on; after its commit, the later one sees both.
+        transaction.on_commit(lambda: _advance_settled(run_ids))
+
+
+def _advance_settled(run_ids: set[int]) -> None:
+    from .tasks import advance
+
+    for run_id in run_ids:
+        if _current_wave_settled(run_id):
+            advance.delay(run_id)
 
 
 def _current_wave_settled(run_id: int) -> bool:

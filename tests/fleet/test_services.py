@@ -2,6 +2,7 @@
 signed jobs, results taken in batches (a repeated result is the same result), revocation."""
 
 import datetime
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -122,3 +123,66 @@ def test_revoking_an_agent_ends_its_token_and_pending_jobs(enrolled, fleet_manag
     assert job.state == "expired"
     with pytest.raises(DomainError):
         services.agent_revoke(actor=fleet_manager, agent=enrolled.agent)
+
+
+def _second_agent(secret):
+    return services.agent_enrol(secret=secret, facts={
+        **FACTS, "hostname": "lap-0043", "serial_number": "PF3XYZ43",
+        "mac_addresses": ["aa:bb:cc:dd:ee:43"]}).agent
+
+
+def test_a_dispatch_reserves_each_agents_next_numbers_in_bulk(enrolled, secret):
+    # Given two agents, one listed twice (sequences reserved by UPDATE … RETURNING)
+    other = _second_agent(secret)
+    Agent.objects.filter(pk=other.pk).update(last_sequence=41)
+    # When one dispatch sends them three jobs
+    jobs = services.jobs_create(agents=[enrolled.agent, other, enrolled.agent],
+                                kind="snapshot", action="snapshot")
+    # Then each agent's numbers follow its last one, in the order given
+    assert [job.sequence for job in jobs] == [1, 42, 2]
+    assert dict(Agent.objects.values_list("hostname", "last_sequence")) == {
+        "lap-0042": 2, "lap-0043": 42}
+    # and what is stored is what was returned and signed
+    key = SigningKey.objects.get()
+    for job in jobs:
+        stored = Job.objects.get(pk=job.pk)
+        assert (stored.envelope, stored.signature, stored.sequence, stored.state) == (
+            job.envelope, job.signature, job.sequence, "queued")
+        assert stored.envelope["sequence"] == job.sequence
+        assert signing.verify(stored.envelope, stored.signature, key.public_key)
+        assert stored.sent_at is None and stored.result == {}
+    pending = services.jobs_pending([enrolled.agent.pk])[enrolled.agent.pk]
+    assert [job.sequence for job in pending] == [1, 2]
+
+
+def test_a_dispatch_to_an_unknown_agent_writes_nothing(enrolled):
+    with pytest.raises(Agent.DoesNotExist):
+        services.jobs_create(agents=[enrolled.agent, Agent(pk=uuid.uuid4())],
+                             kind="snapshot", action="snapshot")
+    assert not Job.objects.exists()
+
+
+def test_a_batch_of_results_stores_each_its_own_outcome(enrolled, secret):
+    # Given jobs of two agents, sent
+    other = _second_agent(secret)
+    ok, refused, gone = services.jobs_create(agents=[enrolled.agent, other, other],
+                                             kind="snapshot", action="snapshot")
+    services.jobs_mark_sent([ok.pk, refused.pk])
+    assert Job.objects.get(pk=ok.pk).state == "sent"
+    # When one batch brings a success, a refusal (with quotes and accents) and a failure
+    recorded = services.results_record([
+        (enrolled.agent.pk, {"execution_id": str(ok.pk), "status": "succeeded",
+                             "exit_code": 0, "stdout": "a \"quoted\" {line}", "data": {}}),
+        (other.pk, {"execution_id": str(refused.pk), "status": "refused",
+                    "reason": "bad_signature: é, {x}", "data": {}}),
+        (other.pk, {"execution_id": str(gone.pk), "status": "what?", "exit_code": 3})])
+    # Then each job holds its own state, reason and result
+    assert sorted(recorded) == sorted(str(job.pk) for job in (ok, refused, gone))
+    rows = {job.pk: job for job in Job.objects.all()}
+    assert (rows[ok.pk].state, rows[ok.pk].result["stdout"]) == ("done",
+                                                                 'a "quoted" {line}')
+    assert (rows[refused.pk].state, rows[refused.pk].refusal_reason) == (
+        "refused", "bad_signature: é, {x}")
+    assert (rows[gone.pk].state, rows[gone.pk].result["exit_code"]) == ("failed", 3)
+    assert len({job.finished_at for job in rows.values()}) == 1
+    assert rows[ok.pk].finished_at is not None and rows[ok.pk].sent_at is not None
