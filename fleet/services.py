@@ -292,11 +292,13 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
                 live_query: Any = None, version: int = 1, script: str = "",
                 spec: dict[str, Any] | None = None,
                 ids: Sequence[uuid.UUID] | None = None,
-                expires_at: datetime.datetime | None = None) -> list[Job]:
+                expires_at: datetime.datetime | None = None,
+                params_each: Sequence[dict[str, Any]] | None = None) -> list[Job]:
     """One signed job per agent, written in bulk; agents are nudged after the commit.
     Runs where the private key is (the worker). ``ids`` gives the execution ids (a
     remediation run's execution rows, one per agent, in order); ``spec`` is what an
-    action job declares (docs/agent.md); ``expires_at`` overrides ``ttl``."""
+    action job declares (docs/agent.md); ``expires_at`` overrides ``ttl``;
+    ``params_each`` gives each agent its own parameters (in order)."""
     if kind not in JobKind.values:
         raise ValueError(f"unknown job kind {kind}")
     import hashlib
@@ -308,6 +310,8 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
     agent_ids = [to_uuid(agent.pk) for agent in agents]
     if ids is not None and len(ids) != len(agent_ids):
         raise ValueError("one execution id per agent")
+    if params_each is not None and len(params_each) != len(agent_ids):
+        raise ValueError("one set of parameters per agent")
     sequences = _next_sequences(agent_ids)
     key, key_id = signing.signer()
     # What every envelope shares, made once; each envelope is a copy with its own ids.
@@ -322,6 +326,8 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
         execution_id = to_uuid(ids[index]) if ids is not None else uuid.uuid4()
         envelope = {**common, "execution_id": str(execution_id), "agent_id": str(agent_id),
                     "sequence": sequences[index]}
+        if params_each is not None:
+            envelope["params"] = params_each[index]
         body = signing.canonical(envelope)
         values.append((execution_id, agent_id, kind, sequences[index], envelope,
                        signing.sign_bytes(key, body), key_id, now, expiry, JobState.QUEUED,
@@ -450,22 +456,23 @@ def jobs_expire() -> int:
 @transaction.atomic
 def jobs_cancel(job_ids: Sequence[Any]) -> list[Job]:
     """Cancel pending jobs: those not sent yet are never sent; the agents holding the
-    others get a signed ``cancel`` job that stops them if they run (their own result
-    then says what happened). Returns the cancel jobs created."""
+    others get a signed ``cancel`` job (all in one bulk write) that stops them if they
+    run (their own result then says what happened). Returns the cancel jobs created.
+    Jobs are locked in id order, as the result intake locks them."""
     now = timezone.now()
-    pending = list(Job.objects.select_for_update().filter(
-        pk__in=list(job_ids), state__in=PENDING_JOB_STATES).select_related("agent"))
+    pending = list(Job.objects.select_for_update(of=("self",)).filter(
+        pk__in=list(job_ids), state__in=PENDING_JOB_STATES).select_related("agent")
+        .order_by("pk"))
     Job.objects.filter(pk__in=[job.pk for job in pending]).update(
         state=JobState.CANCELLED, finished_at=now)
     _announce([JobChange(str(job.pk), JobState.CANCELLED, status="cancelled",
                          reason="cancelled") for job in pending if job.kind == JobKind.ACTION])
     holding = [job for job in pending if job.state != JobState.QUEUED]
-    created = []
-    for job in holding:
-        created += jobs_create(agents=[job.agent], kind=JobKind.CANCEL, action="cancel",
-                               params={"execution_id": str(job.pk)},
-                               expires_at=job.expires_at)
-    return created
+    if not holding:
+        return []
+    return jobs_create(agents=[job.agent for job in holding], kind=JobKind.CANCEL,
+                       action="cancel", expires_at=max(job.expires_at for job in holding),
+                       params_each=[{"execution_id": str(job.pk)} for job in holding])
 
 
 # --- Intake from agents (the channel calls these, in batches) -------------------------

@@ -486,14 +486,15 @@ def run_cancel(*, actor: Any, run: Run) -> Run:
         raise _refuse("state", _("This run is already %(state)s.")
                       % {"state": run.get_state_display().lower()}, code="finished")
     now = timezone.now()
-    unsent = Execution.objects.filter(run=run, state=ExecutionState.QUEUED,
-                                      wave__in=Wave.objects.filter(
-                                          run=run, state=WaveState.PENDING).values("number"))
-    not_sent = unsent.update(state=ExecutionState.CANCELLED, updated_at=now,
-                             reason=_("Cancelled before it was sent."))
-    holding = list(Execution.objects.filter(run=run, state__in=PENDING_EXECUTION_STATES)
-                   .values_list("pk", flat=True))
+    # Jobs first, then executions: the order the result intake locks them in.
+    holding = list(Execution.objects.filter(
+        run=run, state__in=PENDING_EXECUTION_STATES).exclude(
+        wave__in=Wave.objects.filter(run=run, state=WaveState.PENDING).values("number"))
+        .values_list("pk", flat=True))
     jobs_cancel(holding)
+    not_sent = Execution.objects.filter(run=run, state=ExecutionState.QUEUED).update(
+        state=ExecutionState.CANCELLED, updated_at=now,
+        reason=_("Cancelled before it was sent."))
     Wave.objects.filter(run=run, state=WaveState.PENDING).update(state=WaveState.CANCELLED)
     before = run.state
     run.stop_reason = ""
