@@ -349,6 +349,12 @@ SPECTACULAR_SETTINGS = {
         "CabDecisionEnum": "changes.models.CabDecision",
         "CabMeetingStatusEnum": "changes.models.CabMeetingStatus",
         "LiveQueryKindEnum": "fleet.models.QueryKind",
+        # Remediation's kinds, risks and states share their field names with others.
+        "RemediationActionKindEnum": "remediation.models.ActionKind",
+        "RemediationAuthorityKindEnum": "remediation.models.AuthorityKind",
+        "RemediationRiskEnum": "remediation.models.ActionRisk",
+        "RemediationRunStateEnum": "remediation.models.RunState",
+        "RemediationExecutionStateEnum": "remediation.models.ExecutionState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

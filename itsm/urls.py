@@ -31,6 +31,7 @@ from fleet.api.views import (
     LiveQueryViewSet,
 )
 from notifications.api import NotificationViewSet
+from remediation.api.views import ActionViewSet, RunViewSet, VersionViewSet
 from sla import report_api as sla_report_api
 from sla.api.views import AgreementViewSet, CalendarViewSet
 from tickets import views as ticket_views
@@ -70,6 +71,9 @@ router.register("fleet/enrolment-groups", EnrolmentGroupViewSet,
                 basename="fleet-enrolment-group")
 router.register("fleet/enrolment-secrets", EnrolmentSecretViewSet,
                 basename="fleet-enrolment-secret")
+router.register("remediation/actions", ActionViewSet, basename="remediation-action")
+router.register("remediation/versions", VersionViewSet, basename="remediation-version")
+router.register("remediation/runs", RunViewSet, basename="remediation-run")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
