@@ -1,6 +1,7 @@
 import factory.random
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -39,3 +40,12 @@ def requester(db):
 @pytest.fixture
 def api():
     return APIClient()
+
+
+@pytest.fixture
+def signing_key(db, settings, tmp_path):
+    """A job-signing key in a temporary file (what the dispatching worker reads)."""
+    settings.FLEET_SIGNING_KEY_FILE = str(tmp_path / "keys" / "fleet-signing.pem")
+    call_command("fleet_keygen", verbosity=0)
+    return settings.FLEET_SIGNING_KEY_FILE
+

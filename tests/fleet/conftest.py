@@ -4,18 +4,10 @@ enrolment secret, and an enrolled agent."""
 import datetime
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from fleet import services
 from tests.factories import UserFactory
-
-
-@pytest.fixture
-def signing_key(db, settings, tmp_path):
-    settings.FLEET_SIGNING_KEY_FILE = str(tmp_path / "keys" / "fleet-signing.pem")
-    call_command("fleet_keygen", verbosity=0)
-    return settings.FLEET_SIGNING_KEY_FILE
 
 
 @pytest.fixture

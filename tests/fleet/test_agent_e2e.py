@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from .conftest import FACTS  # noqa: F401  (the same facts module, for the reade
 from .conftest_channel import (
     channel_server_fixture,  # noqa: F401 (the fixture "channel_server")
     database_as_migrated,  # noqa: F401 (a fixture)
+    wait_for,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -36,14 +36,6 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 AGENT = shutil.which("itsm-agent") or str(Path(sys.executable).parent / "itsm-agent")
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def agent_env(tmp_path: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ import datetime
 import hashlib
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from changes.models import Change
@@ -23,11 +22,6 @@ from tickets.services import ticket_create
 ALLOW_ALL = {"allow": ["snapshot", "query:*", "*"]}
 
 
-@pytest.fixture
-def signing_key(db, settings, tmp_path):
-    settings.FLEET_SIGNING_KEY_FILE = str(tmp_path / "keys" / "fleet-signing.pem")
-    call_command("fleet_keygen", verbosity=0)
-    return settings.FLEET_SIGNING_KEY_FILE
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from tests.factories import UserFactory
 from tests.fleet.conftest_channel import (
     channel_server_fixture,  # noqa: F401 (the fixture "channel_server")
     database_as_migrated,  # noqa: F401 (a fixture)
+    wait_for,
 )
 from tests.platform.test_worker import worker  # noqa: F401 (a fixture)
 from tickets.services import ticket_create
@@ -49,14 +49,6 @@ AGENTS = 3
 SCRIPT = 'sleep "${ITSM_PARAM_SECONDS:-0}"\necho "ran $(date +%s%N)" >> "$HOME/ran.log"\n'
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 class RealAgents:
@@ -98,7 +90,7 @@ class RealAgents:
                                                         stderr=subprocess.STDOUT)
         wait_for(lambda: Agent.objects.filter(online=True).count() == AGENTS
                  and all("record-run" in (a.policy.get("allow") or [])
-                         for a in Agent.objects.all()), what="the agents online")
+                         for a in Agent.objects.all()), timeout=30, what="the agents online")
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -198,7 +190,7 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(
     assert run.waves.get().state == "pending"  # the killed transaction left nothing
     # The sweep (a beat task every 30 s) sends the wave; the agents run it once.
     runs.sweep()
-    wait_for(lambda: settled(run), what="the run to finish")
+    wait_for(lambda: settled(run), timeout=30, what="the run to finish")
     assert set(Execution.objects.filter(run=run).values_list("state", flat=True)) == {
         "succeeded"}
     runs.sweep()  # again: nothing is sent twice
@@ -211,7 +203,7 @@ def test_a_web_restart_while_actions_run_loses_nothing_and_runs_nothing_twice(
     with django_capture_on_commit_callbacks(execute=True):
         run = setup_run(seconds=3)
     wait_for(lambda: Execution.objects.filter(run=run, state="running").count() == AGENTS,
-             what="the actions running")
+             timeout=30, what="the actions running")
     channel_server.stop()
     time.sleep(4)  # the scripts end while the server is down: results wait on the agents
     channel_server.start()
