@@ -23,9 +23,10 @@ from .authority import Authority
 from .models import ActionVersion, AuthorityKind, Rollout, VersionStatus
 
 PARAM_PREFIX = "param_"
-TARGET_FIELDS = ("devices", "tag", "ci_class", "ticket_devices")
+TARGET_FIELDS = ("devices", "tag", "ci_class", "query", "ticket_devices")
 # The services' field names that differ from the form's.
 SERVICE_FIELDS = {"targets.devices": "devices", "targets.tag": "tag",
+                  "targets.query": "query",
                   "targets.ci_class": "ci_class", "targets.ticket": "ticket_devices",
                   "expires_in": "expires_minutes"}
 
@@ -98,6 +99,9 @@ class RunForm(forms.Form):
     tag = forms.CharField(label=_("Devices with the CMDB tag"), required=False,
                           max_length=100)
     ci_class = forms.ChoiceField(label=_("Every CI of the class"), required=False)
+    query = forms.CharField(
+        label=_("Devices whose name, hostname or location contains"), required=False,
+        max_length=100, help_text=_("For example “Store 017” or “ald-lt-”."))
     ticket_devices = forms.BooleanField(
         label=_("All devices of the ticket"), required=False,
         help_text=_("The incident's or change's CIs and services, and the devices one "
@@ -175,6 +179,8 @@ class RunForm(forms.Form):
             targets["tag"] = data["tag"].strip()
         if data["ci_class"]:
             targets["ci_class"] = data["ci_class"]
+        if data["query"].strip():
+            targets["query"] = data["query"].strip()
         if data["ticket_devices"]:
             targets["ticket"] = True
         return targets

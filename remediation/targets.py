@@ -103,12 +103,13 @@ def ticket_devices(roots: list[ConfigurationItem]) -> list[ConfigurationItem]:
 
 def resolve(targets: Any, *, incident: Any = None, change: Any = None) -> list[ConfigurationItem]:
     """The devices the targets name. ``targets``: ``devices`` (CI ids), ``tag`` (a tag's
-    name), ``ci_class`` (a class key) and/or ``ticket`` (true: every device linked to the
+    name), ``ci_class`` (a class key), ``query`` (devices whose name, hostname or location
+    contains the text: "Store 017") and/or ``ticket`` (true: every device linked to the
     run's incident or change); several keys add up."""
     if not isinstance(targets, dict) or not targets:
         raise _refuse("targets", _("Choose the targets: devices, a tag, a CI class or the "
                                    "ticket's devices."))
-    unknown = set(targets) - {"devices", "tag", "ci_class", "ticket"}
+    unknown = set(targets) - {"devices", "tag", "ci_class", "query", "ticket"}
     if unknown:
         raise _refuse("targets", _("Unknown target keys: %(keys)s.")
                       % {"keys": ", ".join(sorted(unknown))})
@@ -136,6 +137,13 @@ def resolve(targets: Any, *, incident: Any = None, change: Any = None) -> list[C
             raise _refuse("targets.ci_class", _("No CI class “%(key)s”.")
                           % {"key": targets["ci_class"]})
         found.update({ci.pk: ci for ci in ConfigurationItem.objects.filter(ci_class=ci_class)})
+    if targets.get("query"):
+        text = str(targets["query"]).strip()
+        if len(text) < 2:
+            raise _refuse("targets.query", _("Give at least two characters."))
+        found.update({ci.pk: ci for ci in ConfigurationItem.objects.filter(
+            Q(name__icontains=text) | Q(hostname__icontains=text)
+            | Q(location__icontains=text), agent__isnull=False)})
     if targets.get("ticket"):
         roots = _ticket_roots(incident, change)
         if not roots:

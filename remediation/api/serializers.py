@@ -134,6 +134,9 @@ class RunTargetsSerializer(_Strict):
                                 help_text="Every device with this CMDB tag.")
     ci_class = serializers.CharField(required=False, allow_blank=True,
                                      help_text="Every CI of this class (its key).")
+    query = serializers.CharField(
+        required=False, allow_blank=True, max_length=100,
+        help_text="Every device whose name, hostname or location contains this text.")
     ticket = serializers.BooleanField(
         required=False, help_text="Every device of the run's incident or change: its CIs "
                                   "and services and the devices one relationship away.")
@@ -256,7 +259,7 @@ def run_arguments(data: dict[str, Any]) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     if targets.get("devices"):
         chosen["devices"] = targets["devices"]
-    for key in ("tag", "ci_class"):
+    for key in ("tag", "ci_class", "query"):
         if (targets.get(key) or "").strip():
             chosen[key] = targets[key].strip()
     if targets.get("ticket"):

@@ -416,6 +416,15 @@ def test_no_eligible_device_is_refused_at_the_start_but_previewed(op, action, fl
     assert "targets" in response.json()["fields"] and not Run.objects.exists()
 
 
+def test_a_text_query_picks_devices_by_location(op, action, fleet, change):
+    from cmdb.models import ConfigurationItem
+    ConfigurationItem.objects.filter(name="lap-07").update(location="Store 017")
+    request = {"action": "flush-dns", "targets": {"query": "Store 017"},
+               "authority": {"kind": "change", "change": change.number}}
+    preview = op.post(f"{BASE}/runs/preview/", request, format="json").json()
+    assert preview["receive"] == 1 and preview["waves"] == [1]
+
+
 # --- Permissions ----------------------------------------------------------------------------
 
 def test_who_may_do_what(op, ap, agent_hand, approver, action, fleet, change, operator):

@@ -299,3 +299,16 @@ def test_the_sweep_sends_a_wave_whose_task_was_lost(fleet, action, change, opera
     runs.sweep()  # idempotent: nothing sent twice
     assert Job.objects.filter(kind="action").count() == 10
     assert run.waves.get().state == "running"
+
+
+def test_a_text_query_targets_devices_by_name_hostname_or_location(fleet, action, change):
+    from cmdb.models import ConfigurationItem
+    ConfigurationItem.objects.filter(name__in=["lap-03", "lap-04"]).update(
+        location="Store 017")
+    found = runs.run_preview(version=action, targets={"query": "store 017"},
+                             authority=Authority("change", change=change))
+    assert sorted(ci.name for ci, _agent in found.eligible) == ["lap-03", "lap-04"]
+    with pytest.raises(DomainError) as error:
+        runs.run_preview(version=action, targets={"query": "x"},
+                         authority=Authority("change", change=change))
+    assert "targets.query" in error.value.fields
