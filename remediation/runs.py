@@ -305,7 +305,8 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
         # Checked after the commit: two batches ending the same wave at once each see
         # the other's executions still pending inside their transactions, and neither
         # would move the run on; after its commit, the later one sees both.
-        transaction.on_commit(lambda: _advance_settled(run_ids))
+        # robust: with the broker down the sweep moves the run on.
+        transaction.on_commit(lambda: _advance_settled(run_ids), robust=True)
 
 
 def _advance_settled(run_ids: set[int]) -> None:
