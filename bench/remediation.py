@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -52,8 +53,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import fleet as fleet_bench  # noqa: E402
 
-DATABASE = "itsm_bench_remediation"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# Overridable, so two people benchmarking on one machine keep apart (own database and
+# Redis db): BENCH_DATABASE, BENCH_REDIS_URL.
+DATABASE = os.environ.get("BENCH_DATABASE", "itsm_bench_remediation")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORK = ROOT / "var" / "bench-remediation"
 ALLOW_ALL = {"allow": ["snapshot", "query:*", "*"]}
 RESULT_BATCH = 500  # the hub's results batcher (fleet/hub.py)

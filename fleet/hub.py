@@ -50,6 +50,10 @@ TOKEN_CACHE_SECONDS = 60.0
 REDELIVER_AFTER = 300.0
 BATCH_WINDOW = 0.02
 BATCH_SIZE = 200
+# A nudge for thousands of agents is delivered in chunks of this many, a few fetched at
+# once: the first agents have their jobs after one chunk's fetch, not the fleet's.
+DELIVER_CHUNK = 500
+DELIVER_IN_FLIGHT = 2
 # IN lists are cut to this size (SQLite's host-parameter limit, PostgreSQL's plans).
 CHUNK = 5000
 
@@ -116,7 +120,9 @@ class Batcher(Generic[T, R]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items, self._items = self._items, []
+        # Items answered already (withdrawn) are not handed over.
+        items = [pair for pair in self._items if not pair[1].done()]
+        self._items = []
         if items:
             task = asyncio.ensure_future(self._process(items))
             self._tasks.add(task)
@@ -147,6 +153,33 @@ class Batcher(Generic[T, R]):
         self._flush()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class KeyedBatcher(Batcher[T, R]):
+    """A Batcher of hashable items: an item submitted again before its batch is handed
+    over is the same item (one answer for both), and such an item can be withdrawn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: dict[T, asyncio.Future[R]] = {}
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        future = self._waiting.get(item)
+        if future is None or future.done():
+            future = self._waiting[item] = super().submit(item)
+        return future
+
+    def _flush(self) -> None:
+        self._waiting = {}
+        super()._flush()
+
+    def withdraw(self, item: T, answer: R) -> bool:
+        """Take back an item not handed over yet, answering it with ``answer``."""
+        future = self._waiting.pop(item, None)
+        if future is None or future.done():
+            return False
+        future.set_result(answer)
+        return True
 
 
 # --- The sync side: each function is one batch, run in a hub thread ----------------------
@@ -180,23 +213,30 @@ def _check_tokens(raw_tokens: list[str]) -> list[KnownAgent | str | None]:
     return answers
 
 
-def _fetch_pending(agent_ids: Sequence[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """Pending jobs of these agents in wire form (one query per chunk), and the queued
-    ones marked sent (one statement)."""
-    from .models import JobState
+# A pending job here: (execution id, its wire JSON text), sent as it is (jobs_frame).
+Wire = tuple[str, str]
 
-    pending: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    queued: list[Any] = []
+
+def jobs_frame(wires: Iterable[str]) -> str:
+    """The ``jobs`` frame, assembled from the jobs' wire texts (never decoded here)."""
+    return '{"type": "jobs", "jobs": [' + ", ".join(wires) + "]}"
+
+
+def _fetch_pending(agent_ids: Sequence[str]) -> dict[str, list[Wire]]:
+    """Pending jobs of these agents in wire form (one query per chunk), and the queued
+    ones marked sent (one statement) before anything is sent."""
+    pending: dict[str, list[Wire]] = {}
+    queued: list[str] = []
     for chunk in _chunks(list(agent_ids)):
-        for agent_id, jobs in services.jobs_pending(chunk).items():
-            pending[str(agent_id)] = [(str(job.pk), services.wire_job(job)) for job in jobs]
-            queued += [job.pk for job in jobs if job.state == JobState.QUEUED]
+        for agent_id, jobs in services.jobs_pending_wire(chunk).items():
+            pending[agent_id] = [(job.execution_id, job.text) for job in jobs]
+            queued += [job.execution_id for job in jobs if job.queued]
     if queued:
         services.jobs_mark_sent(queued)
     return pending
 
 
-def _fetch_pending_batch(agent_ids: list[str]) -> list[list[tuple[str, dict[str, Any]]]]:
+def _fetch_pending_batch(agent_ids: list[str]) -> list[list[Wire]]:
     found = _fetch_pending(list(dict.fromkeys(agent_ids)))
     return [found.get(agent_id, []) for agent_id in agent_ids]
 
@@ -272,6 +312,11 @@ class Socket:
         if not self.closed:
             self._queue({"type": "websocket.send", "text": json.dumps(message)})
 
+    def push_text(self, text: str) -> None:
+        """A frame already encoded (a ``jobs`` frame)."""
+        if not self.closed:
+            self._queue({"type": "websocket.send", "text": text})
+
     def close(self, code: int, reason: str = "") -> None:
         if not self.closed:
             self.closed = True
@@ -294,13 +339,13 @@ class Socket:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 
-    def jobs(self, jobs: Sequence[tuple[str, dict[str, Any]]], *, always: bool = False) -> None:
+    def jobs(self, jobs: Sequence[Wire], *, always: bool = False) -> None:
         """Send the jobs not already sent on this socket (a nudge and the connect-time
         fetch may both find one)."""
         new = [wire for execution_id, wire in jobs if execution_id not in self.delivered]
         self.delivered.update(execution_id for execution_id, _ in jobs)
         if new or always:
-            self.push({"type": "jobs", "jobs": new})
+            self.push_text(jobs_frame(new))
 
     def ack_when_committed(self, execution_id: str, future: asyncio.Future[bool]) -> None:
         future.add_done_callback(functools.partial(self._committed, execution_id))
@@ -333,7 +378,7 @@ class Hub:
 
     def __init__(self) -> None:
         self.sockets: dict[str, Socket] = {}
-        self.waiters: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self.waiters: dict[str, asyncio.Future[list[str]]] = {}
         self._recent: dict[str, dict[str, float]] = {}  # long-poll agent → id → handed
         self._seen: dict[str, str] = {}  # agent → channel, online at the next flush
         self._gone: set[str] = set()  # disconnected: offline at the next flush
@@ -350,14 +395,14 @@ class Hub:
         self.limiter = RateLimiter(120)
         self.token_checks: Batcher[str, KnownAgent | str | None] = Batcher(
             self.run_batch, _check_tokens, name="token checks")
-        self.pending: Batcher[str, list[tuple[str, dict[str, Any]]]] = Batcher(
+        self.pending: Batcher[str, list[Wire]] = Batcher(
             self.run_batch, _fetch_pending_batch, name="pending jobs")
         self.results: Batcher[tuple[str, dict[str, Any]], bool] = Batcher(
             self.run_batch, _record_results, name="results", window=0.05, size=500,
             isolate=True)
         # "started" messages of action jobs: batched like results (no ack: a lost one
         # only means the job goes from sent to finished without showing "running").
-        self.started: Batcher[tuple[str, str], bool] = Batcher(
+        self.started: KeyedBatcher[tuple[str, str], bool] = KeyedBatcher(
             self.run_batch, _record_started, name="started", window=0.05, size=500)
 
     # -- threads ---------------------------------------------------------------------------
@@ -508,14 +553,14 @@ class Hub:
         socket.jobs(jobs, always=True)
 
     async def poll(self, agent_id: str, wait: float,
-                   disconnected: asyncio.Future[Any] | None = None) -> list[dict[str, Any]]:
+                   disconnected: asyncio.Future[Any] | None = None) -> list[str]:
         """A long-poll: jobs at once when some are pending, else park (no thread) until
         a nudge brings some, the wait is over, or the client goes away."""
         loop = asyncio.get_running_loop()
         previous = self.waiters.get(agent_id)
         if previous is not None and not previous.done():
             previous.set_result([])  # an agent polls once at a time: the newer one wins
-        waiter: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        waiter: asyncio.Future[list[str]] = loop.create_future()
         # Parked before the first fetch, so a nudge in between is not missed.
         self.waiters[agent_id] = waiter
         try:
@@ -537,8 +582,7 @@ class Hub:
             if not waiter.done():
                 waiter.cancel()
 
-    def _fresh_for_poll(self, agent_id: str,
-                        jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _fresh_for_poll(self, agent_id: str, jobs: Sequence[Wire]) -> list[str]:
         now = time.monotonic()
         recent = self._recent.setdefault(agent_id, {})
         fresh = []
@@ -576,11 +620,27 @@ class Hub:
                               len(ids))
 
     async def deliver(self, agent_ids: Sequence[str]) -> None:
-        """Send the pending jobs of these agents that are connected here."""
+        """Send the pending jobs of these agents that are connected here: in chunks, each
+        sent as soon as it is fetched while the next ones are fetched."""
         targets = self.here(agent_ids)
         if not targets:
             return
-        found = await self.run_batch(_fetch_pending, targets)
+        slots = asyncio.Semaphore(DELIVER_IN_FLIGHT)
+
+        async def chunk_delivered(chunk: Sequence[str]) -> None:
+            try:
+                async with slots:
+                    found = await self.run_batch(_fetch_pending, chunk)
+            except Exception:
+                # This chunk's agents get their jobs from the database check instead.
+                log.exception("fleet channel: jobs of %d agents not fetched", len(chunk))
+                return
+            self._hand_over(found)
+
+        await asyncio.gather(*(chunk_delivered(chunk)
+                               for chunk in _chunks(targets, DELIVER_CHUNK)))
+
+    def _hand_over(self, found: dict[str, list[Wire]]) -> None:
         for agent_id, jobs in found.items():
             socket = self.sockets.get(agent_id)
             if socket is not None:
