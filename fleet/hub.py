@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import json
 import logging
 import time
@@ -54,6 +55,8 @@ BATCH_SIZE = 200
 # once: the first agents have their jobs after one chunk's fetch, not the fleet's.
 DELIVER_CHUNK = 500
 DELIVER_IN_FLIGHT = 2
+# Python's are (700, 10, 10): see _tune_gc.
+GC_THRESHOLDS = (50_000, 20, 20)
 # IN lists are cut to this size (SQLite's host-parameter limit, PostgreSQL's plans).
 CHUNK = 5000
 
@@ -93,14 +96,20 @@ class Batcher(Generic[T, R]):
     items, whichever comes first. ``handle`` returns one result per item.
 
     With ``isolate``, a batch that fails is retried item by item, so one bad item (say,
-    text the database refuses) does not cost the rest of the fleet its answers."""
+    text the database refuses) does not cost the rest of the fleet its answers.
+
+    With ``in_flight``, at most that many batches are handed over at a time: meanwhile
+    items gather (up to ``size`` a batch), so a busy moment makes fewer, fuller batches
+    instead of a queue of small ones in front of the others' work in the hub threads."""
 
     def __init__(self, run: Callable[..., Awaitable[Any]],
                  handle: Callable[[list[T]], list[R]], *, name: str,
                  window: float = BATCH_WINDOW, size: int = BATCH_SIZE,
-                 isolate: bool = False) -> None:
+                 isolate: bool = False, in_flight: int = 0) -> None:
         self._run_sync, self.handle, self.name = run, handle, name
         self.window, self.size, self.isolate = window, size, isolate
+        self.in_flight = in_flight
+        self._running = 0
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -120,13 +129,30 @@ class Batcher(Generic[T, R]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.in_flight and self._running >= self.in_flight:
+            return  # handed over when a batch in flight is done (_done)
         # Items answered already (withdrawn) are not handed over.
         items = [pair for pair in self._items if not pair[1].done()]
-        self._items = []
+        if self.in_flight:
+            items, self._items = items[:self.size], items[self.size:]
+        else:
+            self._items = []
+        self._handed(items)
         if items:
+            self._running += 1
             task = asyncio.ensure_future(self._process(items))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._done)
+
+    def _handed(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """Items leaving for a batch (a hook for KeyedBatcher)."""
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._running -= 1
+        # Items that waited for this batch: now, unless their window is still open.
+        if self._items and (self._timer is None or len(self._items) >= self.size):
+            self._flush()
 
     async def _process(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.batches += 1
@@ -151,8 +177,9 @@ class Batcher(Generic[T, R]):
     async def drain(self) -> None:
         """Hand over what is gathered and wait for the batches in flight."""
         self._flush()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._flush()  # what waited for an in-flight limit
 
 
 class KeyedBatcher(Batcher[T, R]):
@@ -169,9 +196,9 @@ class KeyedBatcher(Batcher[T, R]):
             future = self._waiting[item] = super().submit(item)
         return future
 
-    def _flush(self) -> None:
-        self._waiting = {}
-        super()._flush()
+    def _handed(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
+        for item, _future in items:
+            self._waiting.pop(item, None)
 
     def withdraw(self, item: T, answer: R) -> bool:
         """Take back an item not handed over yet, answering it with ``answer``."""
@@ -242,18 +269,18 @@ def _fetch_pending_batch(agent_ids: list[str]) -> list[list[Wire]]:
 
 
 def _agents_with_queued_jobs(agent_ids: Sequence[str]) -> list[str]:
-    """The embedded profile's nudge: which of these agents have queued jobs."""
+    """The database check's nudge: which of these agents have queued jobs. Asked the
+    other way round (the agents with queued jobs, those here kept): queued jobs are few
+    and indexed, while an IN list of the 10,000 agents connected here cost a thread over
+    a second per check."""
     from django.utils import timezone
 
     from .models import Job, JobState
 
-    due: set[str] = set()
-    now = timezone.now()
-    for chunk in _chunks(list(agent_ids)):
-        due.update(str(a) for a in Job.objects.filter(
-            agent_id__in=chunk, state=JobState.QUEUED, expires_at__gt=now)
-            .values_list("agent_id", flat=True).distinct())
-    return sorted(due)
+    here = set(agent_ids)
+    return sorted({agent_id for agent_id in map(str, Job.objects.filter(
+        state=JobState.QUEUED, expires_at__gt=timezone.now()).values_list(
+        "agent_id", flat=True).order_by().distinct()) if agent_id in here})
 
 
 def _current_tokens(agent_ids: Sequence[str]) -> dict[str, str]:
@@ -286,9 +313,15 @@ def _write_presence(online: dict[str, list[str]], offline: list[str],
             services.agents_seen(chunk, online=True, channel=channel)
     for chunk in _chunks(offline):
         services.agents_seen(chunk, online=False)
-    # What an agent says in its hello, written only when it changed (rare).
+    # What an agent says in its hello, written only when it changed: one statement per
+    # distinct (version, policy), as a reconnecting fleet mostly says the same thing.
+    groups: dict[str, tuple[str, Any, list[str]]] = {}
     for agent_id, (version, policy) in hellos.items():
-        Agent.objects.filter(pk=agent_id).update(agent_version=version, policy=policy)
+        key = json.dumps([version, policy], sort_keys=True, default=str)
+        groups.setdefault(key, (version, policy, []))[2].append(agent_id)
+    for version, policy, ids in groups.values():
+        for chunk in _chunks(ids):
+            Agent.objects.filter(pk__in=chunk).update(agent_version=version, policy=policy)
 
 
 # --- Connections -------------------------------------------------------------------------
@@ -372,6 +405,19 @@ class CachedToken:
 
 # --- The hub -------------------------------------------------------------------------------
 
+def _tune_gc() -> None:
+    """The process keeps some hundred objects per connected agent (a million for 10,000)
+    and a full garbage collection walks them all with the event loop stopped: 0.6–0.75 s
+    measured, and at Python's default thresholds one ran every 2–4 s while the fleet
+    answered a run (docs/benchmarks.md, "Remediation"). What exists at startup (modules,
+    Django) is frozen out of the collections; young collections run less often, so fewer
+    short-lived objects (frames, results waiting for their batch) live long enough to be
+    promoted and trigger full ones. Cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+
 class Hub:
     """Connections of this process and the background work for them. One per process
     (``fleet.channel.hub``)."""
@@ -386,6 +432,7 @@ class Hub:
         self._hellos: dict[str, tuple[str, Any]] = {}
         self._tokens: dict[str, CachedToken] = {}  # token digest → agent
         self._nudged: set[str] = set()
+        self._delivering: set[str] = set()  # agents of a delivery under way
         self._nudge_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -399,11 +446,12 @@ class Hub:
             self.run_batch, _fetch_pending_batch, name="pending jobs")
         self.results: Batcher[tuple[str, dict[str, Any]], bool] = Batcher(
             self.run_batch, _record_results, name="results", window=0.05, size=500,
-            isolate=True)
+            isolate=True, in_flight=1)
         # "started" messages of action jobs: batched like results (no ack: a lost one
         # only means the job goes from sent to finished without showing "running").
         self.started: KeyedBatcher[tuple[str, str], bool] = KeyedBatcher(
-            self.run_batch, _record_started, name="started", window=0.05, size=500)
+            self.run_batch, _record_started, name="started", window=0.05, size=500,
+            in_flight=1)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -439,6 +487,7 @@ class Hub:
         if self._started:
             return
         self._started = True
+        _tune_gc()
         threads = settings.FLEET_CHANNEL_THREADS
         self._batch_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-batch")
         self._single_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-single")
@@ -626,6 +675,7 @@ class Hub:
         if not targets:
             return
         slots = asyncio.Semaphore(DELIVER_IN_FLIGHT)
+        self._delivering.update(targets)
 
         async def chunk_delivered(chunk: Sequence[str]) -> None:
             try:
@@ -637,8 +687,11 @@ class Hub:
                 return
             self._hand_over(found)
 
-        await asyncio.gather(*(chunk_delivered(chunk)
-                               for chunk in _chunks(targets, DELIVER_CHUNK)))
+        try:
+            await asyncio.gather(*(chunk_delivered(chunk)
+                                   for chunk in _chunks(targets, DELIVER_CHUNK)))
+        finally:
+            self._delivering.difference_update(targets)
 
     def _hand_over(self, found: dict[str, list[Wire]]) -> None:
         for agent_id, jobs in found.items():
@@ -730,6 +783,9 @@ class Hub:
             ids = sorted(set(self.sockets) | set(self.waiters))
             if ids:
                 due = await self.run_batch(_agents_with_queued_jobs, ids)
+                # Not those whose delivery is under way (their jobs are queued until their
+                # chunk is fetched): they would be fetched twice.
+                due = [agent_id for agent_id in due if agent_id not in self._delivering]
                 if due:
                     await self.deliver(due)
 

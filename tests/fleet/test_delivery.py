@@ -182,3 +182,14 @@ def test_a_keyed_batch_takes_an_item_once_and_an_item_withdrawn_not_at_all():
 
     assert asyncio.run(main()) == [True, True, True]
     assert calls == [["a"], ["a"]]
+
+
+def test_the_database_check_names_the_agents_here_with_queued_jobs(secret, signing_key):
+    agents = fleet_of(secret, 3)
+    jobs = services.jobs_create(agents=agents[:2], kind="snapshot", action="snapshot")
+    services.jobs_mark_sent([jobs[1].pk])
+    here = [str(agent.pk) for agent in agents[1:]]
+    # The first has a queued job but is not here; the second's job is sent already.
+    assert hub_module._agents_with_queued_jobs(here) == []
+    services.jobs_create(agents=agents[1:], kind="snapshot", action="snapshot")
+    assert hub_module._agents_with_queued_jobs(here) == sorted(here)
