@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import services, tokens
+from . import bulk, services, tokens
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("fleet.channel")
@@ -320,8 +320,10 @@ def _write_presence(online: dict[str, list[str]], offline: list[str],
         key = json.dumps([version, policy], sort_keys=True, default=str)
         groups.setdefault(key, (version, policy, []))[2].append(agent_id)
     for version, policy, ids in groups.values():
-        for chunk in _chunks(ids):
-            Agent.objects.filter(pk__in=chunk).update(agent_version=version, policy=policy)
+        # Rows locked in id order, as presence and a dispatch's sequences lock them.
+        bulk.update_returning(Agent, assignments={"agent_version": "%s", "policy": "%s"},
+                              params=[version, bulk.prep(Agent, "policy", policy)],
+                              ids=ids, returning=(), lock_in_order=True)
 
 
 # --- Connections -------------------------------------------------------------------------
@@ -415,7 +417,6 @@ def _tune_gc() -> None:
     promoted and trigger full ones. Cycles are still collected."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
 
 
 class Hub:
