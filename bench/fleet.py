@@ -88,6 +88,18 @@ def seed(count: int) -> None:
     path = WORK / "tokens.csv"
     if have >= count and path.exists() and len(path.read_text().splitlines()) > count:
         return
+    if have >= count:
+        # The agents are there but their tokens are not (a copied database, a fresh
+        # checkout): new tokens for them, rather than deleting agents that runs refer to.
+        keep = list(Agent.objects.filter(hostname__startswith="bench-").order_by("hostname"))
+        raws = [tokens.new_secret(tokens.TOKEN_PREFIX) for _ in keep]
+        for agent, raw in zip(keep, raws, strict=True):
+            agent.token_prefix, agent.token_hash = raw[:tokens.PREFIX_LENGTH], tokens.digest(raw)
+            agent.revoked_at = None
+        Agent.objects.bulk_update(keep, ["token_prefix", "token_hash", "revoked_at"],
+                                  batch_size=2000)
+        _write_tokens(path, keep, raws)
+        return
     Agent.objects.filter(hostname__startswith="bench-").delete()
     ConfigurationItem.objects.filter(name__startswith="bench-").delete()
     workstation = CIClass.objects.get(key="workstation")
@@ -102,9 +114,15 @@ def seed(count: int) -> None:
         Agent(device=ci, hostname=ci.name, os_name="Ubuntu", agent_version="sim-1",
               token_prefix=raw[:tokens.PREFIX_LENGTH], token_hash=tokens.digest(raw))
         for ci, raw in zip(cis, raws, strict=True)], batch_size=2000)
+    _write_tokens(path, made, raws)
+
+
+def _write_tokens(path: Path, agents: list[Any], raws: list[str]) -> None:
+    from fleet import services
+
     keys = json.dumps(services.signing_keys())
     lines = [keys, *(f"{agent.pk},{raw},,{agent.hostname}"
-                     for agent, raw in zip(made, raws, strict=True))]
+                     for agent, raw in zip(agents, raws, strict=True))]
     path.write_text("\n".join(lines) + "\n")
 
 

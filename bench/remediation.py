@@ -6,6 +6,9 @@ this machine: from "start run" to every result stored, the nudge-to-receipt late
     .venv/bin/python bench/remediation.py --agents 1000 --repeat 1 --no-record
     .venv/bin/python bench/remediation.py --micro            # the server side alone, no sim
 
+Another database or Redis db (two people benchmarking on one machine): BENCH_DATABASE,
+BENCH_REDIS_URL (defaults ``itsm_bench_remediation``, db 13).
+
 1. Seeds ``itsm_bench_remediation`` as bench/fleet.py seeds its database (AGENTS devices
    and enrolled agents, tokens and the signing key in ``var/bench-remediation/``), and an
    approved action (the ``flush_dns`` builtin), an operator, an approver, and an approved
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -52,8 +56,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import fleet as fleet_bench  # noqa: E402
 
-DATABASE = "itsm_bench_remediation"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# Overridable, so two people benchmarking on one machine keep apart (own database and
+# Redis db): BENCH_DATABASE, BENCH_REDIS_URL.
+DATABASE = os.environ.get("BENCH_DATABASE", "itsm_bench_remediation")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORK = ROOT / "var" / "bench-remediation"
 ALLOW_ALL = {"allow": ["snapshot", "query:*", "*"]}
 RESULT_BATCH = 500  # the hub's results batcher (fleet/hub.py)
@@ -116,9 +122,15 @@ def authority_setup() -> dict[str, Any]:
 
 def allow_actions() -> None:
     """The simulator's hello says "snapshot, query:*"; its agents take any action here."""
+    from fleet import bulk
     from fleet.models import Agent
 
-    Agent.objects.filter(hostname__startswith="bench-").update(policy=ALLOW_ALL, online=True)
+    # Rows locked in id order, as the channel's presence writes lock them (an unordered
+    # UPDATE of 10,000 agents deadlocked with a presence flush).
+    ids = list(Agent.objects.filter(hostname__startswith="bench-").values_list("pk", flat=True))
+    bulk.update_returning(Agent, assignments={"policy": "%s", "online": "%s"},
+                          params=[bulk.prep(Agent, "policy", ALLOW_ALL), True], ids=ids,
+                          returning=(), lock_in_order=True)
 
 
 def clean() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 # SQLite's host-parameter limit as Django assumes it (features.max_query_params).
 SQLITE_CHUNK = 900
@@ -51,7 +51,9 @@ def update_returning(model: type[models.Model], *, assignments: dict[str, str],
     transactions updating overlapping sets cannot deadlock. Returned values are as the
     database gives them: ids go through ``model._meta.pk.to_python`` for the caller."""
     pk = model._meta.pk
-    ids = [pk.get_db_prep_value(value, connection) for value in ids]
+    # The connection itself, not the thread-local proxy: looked up once, not per id.
+    db = connections[DEFAULT_DB_ALIAS]
+    ids = [pk.get_db_prep_value(value, db) for value in ids]
     if not ids:
         return []
     table, pk_column = _table(model), connection.ops.quote_name(pk.column)

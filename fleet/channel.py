@@ -68,9 +68,13 @@ def _bearer(scope: Scope) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
-async def _respond(send: Send, status: int, body: dict[str, Any] | None = None,
+async def _respond(send: Send, status: int, body: dict[str, Any] | str | None = None,
                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    payload = json.dumps(body).encode() if body is not None else b""
+    """``body`` is an object, or JSON text already (jobs assembled from their wire text)."""
+    if body is None:
+        payload = b""
+    else:
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
     head = [(b"content-length", str(len(payload)).encode()), (b"cache-control", b"no-store")]
     if body is not None:
         head.append((b"content-type", b"application/json"))
@@ -225,7 +229,7 @@ class ChannelApp:
         finally:
             disconnected.cancel()
         if jobs:
-            await _respond(send, 200, {"jobs": jobs})
+            await _respond(send, 200, '{"jobs": [' + ", ".join(jobs) + "]}")
         else:
             await _respond(send, 204)
 
@@ -276,6 +280,9 @@ class ChannelApp:
                 if not isinstance(execution_id, str) or not execution_id:
                     reply(_error("bad_message", "A result needs its execution_id."))
                     return
+                # A "started" still waiting for its batch is moot: the result ends the job
+                # (one write instead of two for an action that finished at once).
+                self.hub.started.withdraw((agent_id, execution_id), True)
                 result(execution_id, self.hub.results.submit((agent_id, message)))
             elif kind == "started":
                 execution_id = message.get("execution_id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import services, tokens
+from . import bulk, services, tokens
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("fleet.channel")
@@ -50,6 +51,12 @@ TOKEN_CACHE_SECONDS = 60.0
 REDELIVER_AFTER = 300.0
 BATCH_WINDOW = 0.02
 BATCH_SIZE = 200
+# A nudge for thousands of agents is delivered in chunks of this many, a few fetched at
+# once: the first agents have their jobs after one chunk's fetch, not the fleet's.
+DELIVER_CHUNK = 500
+DELIVER_IN_FLIGHT = 2
+# Python's are (700, 10, 10): see _tune_gc.
+GC_THRESHOLDS = (50_000, 20, 20)
 # IN lists are cut to this size (SQLite's host-parameter limit, PostgreSQL's plans).
 CHUNK = 5000
 
@@ -89,14 +96,20 @@ class Batcher(Generic[T, R]):
     items, whichever comes first. ``handle`` returns one result per item.
 
     With ``isolate``, a batch that fails is retried item by item, so one bad item (say,
-    text the database refuses) does not cost the rest of the fleet its answers."""
+    text the database refuses) does not cost the rest of the fleet its answers.
+
+    With ``in_flight``, at most that many batches are handed over at a time: meanwhile
+    items gather (up to ``size`` a batch), so a busy moment makes fewer, fuller batches
+    instead of a queue of small ones in front of the others' work in the hub threads."""
 
     def __init__(self, run: Callable[..., Awaitable[Any]],
                  handle: Callable[[list[T]], list[R]], *, name: str,
                  window: float = BATCH_WINDOW, size: int = BATCH_SIZE,
-                 isolate: bool = False) -> None:
+                 isolate: bool = False, in_flight: int = 0) -> None:
         self._run_sync, self.handle, self.name = run, handle, name
         self.window, self.size, self.isolate = window, size, isolate
+        self.in_flight = in_flight
+        self._running = 0
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -116,11 +129,30 @@ class Batcher(Generic[T, R]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items, self._items = self._items, []
+        if self.in_flight and self._running >= self.in_flight:
+            return  # handed over when a batch in flight is done (_done)
+        # Items answered already (withdrawn) are not handed over.
+        items = [pair for pair in self._items if not pair[1].done()]
+        if self.in_flight:
+            items, self._items = items[:self.size], items[self.size:]
+        else:
+            self._items = []
+        self._handed(items)
         if items:
+            self._running += 1
             task = asyncio.ensure_future(self._process(items))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._done)
+
+    def _handed(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """Items leaving for a batch (a hook for KeyedBatcher)."""
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._running -= 1
+        # Items that waited for this batch: now, unless their window is still open.
+        if self._items and (self._timer is None or len(self._items) >= self.size):
+            self._flush()
 
     async def _process(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.batches += 1
@@ -145,8 +177,36 @@ class Batcher(Generic[T, R]):
     async def drain(self) -> None:
         """Hand over what is gathered and wait for the batches in flight."""
         self._flush()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._flush()  # what waited for an in-flight limit
+
+
+class KeyedBatcher(Batcher[T, R]):
+    """A Batcher of hashable items: an item submitted again before its batch is handed
+    over is the same item (one answer for both), and such an item can be withdrawn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: dict[T, asyncio.Future[R]] = {}
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        future = self._waiting.get(item)
+        if future is None or future.done():
+            future = self._waiting[item] = super().submit(item)
+        return future
+
+    def _handed(self, items: list[tuple[T, asyncio.Future[R]]]) -> None:
+        for item, _future in items:
+            self._waiting.pop(item, None)
+
+    def withdraw(self, item: T, answer: R) -> bool:
+        """Take back an item not handed over yet, answering it with ``answer``."""
+        future = self._waiting.pop(item, None)
+        if future is None or future.done():
+            return False
+        future.set_result(answer)
+        return True
 
 
 # --- The sync side: each function is one batch, run in a hub thread ----------------------
@@ -180,40 +240,47 @@ def _check_tokens(raw_tokens: list[str]) -> list[KnownAgent | str | None]:
     return answers
 
 
-def _fetch_pending(agent_ids: Sequence[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """Pending jobs of these agents in wire form (one query per chunk), and the queued
-    ones marked sent (one statement)."""
-    from .models import JobState
+# A pending job here: (execution id, its wire JSON text), sent as it is (jobs_frame).
+Wire = tuple[str, str]
 
-    pending: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    queued: list[Any] = []
+
+def jobs_frame(wires: Iterable[str]) -> str:
+    """The ``jobs`` frame, assembled from the jobs' wire texts (never decoded here)."""
+    return '{"type": "jobs", "jobs": [' + ", ".join(wires) + "]}"
+
+
+def _fetch_pending(agent_ids: Sequence[str]) -> dict[str, list[Wire]]:
+    """Pending jobs of these agents in wire form (one query per chunk), and the queued
+    ones marked sent (one statement) before anything is sent."""
+    pending: dict[str, list[Wire]] = {}
+    queued: list[str] = []
     for chunk in _chunks(list(agent_ids)):
-        for agent_id, jobs in services.jobs_pending(chunk).items():
-            pending[str(agent_id)] = [(str(job.pk), services.wire_job(job)) for job in jobs]
-            queued += [job.pk for job in jobs if job.state == JobState.QUEUED]
+        for agent_id, jobs in services.jobs_pending_wire(chunk).items():
+            pending[agent_id] = [(job.execution_id, job.text) for job in jobs]
+            queued += [job.execution_id for job in jobs if job.queued]
     if queued:
         services.jobs_mark_sent(queued)
     return pending
 
 
-def _fetch_pending_batch(agent_ids: list[str]) -> list[list[tuple[str, dict[str, Any]]]]:
+def _fetch_pending_batch(agent_ids: list[str]) -> list[list[Wire]]:
     found = _fetch_pending(list(dict.fromkeys(agent_ids)))
     return [found.get(agent_id, []) for agent_id in agent_ids]
 
 
 def _agents_with_queued_jobs(agent_ids: Sequence[str]) -> list[str]:
-    """The embedded profile's nudge: which of these agents have queued jobs."""
+    """The database check's nudge: which of these agents have queued jobs. Asked the
+    other way round (the agents with queued jobs, those here kept): queued jobs are few
+    and indexed, while an IN list of the 10,000 agents connected here cost a thread over
+    a second per check."""
     from django.utils import timezone
 
     from .models import Job, JobState
 
-    due: set[str] = set()
-    now = timezone.now()
-    for chunk in _chunks(list(agent_ids)):
-        due.update(str(a) for a in Job.objects.filter(
-            agent_id__in=chunk, state=JobState.QUEUED, expires_at__gt=now)
-            .values_list("agent_id", flat=True).distinct())
-    return sorted(due)
+    here = set(agent_ids)
+    return sorted({agent_id for agent_id in map(str, Job.objects.filter(
+        state=JobState.QUEUED, expires_at__gt=timezone.now()).values_list(
+        "agent_id", flat=True).order_by().distinct()) if agent_id in here})
 
 
 def _current_tokens(agent_ids: Sequence[str]) -> dict[str, str]:
@@ -246,9 +313,17 @@ def _write_presence(online: dict[str, list[str]], offline: list[str],
             services.agents_seen(chunk, online=True, channel=channel)
     for chunk in _chunks(offline):
         services.agents_seen(chunk, online=False)
-    # What an agent says in its hello, written only when it changed (rare).
+    # What an agent says in its hello, written only when it changed: one statement per
+    # distinct (version, policy), as a reconnecting fleet mostly says the same thing.
+    groups: dict[str, tuple[str, Any, list[str]]] = {}
     for agent_id, (version, policy) in hellos.items():
-        Agent.objects.filter(pk=agent_id).update(agent_version=version, policy=policy)
+        key = json.dumps([version, policy], sort_keys=True, default=str)
+        groups.setdefault(key, (version, policy, []))[2].append(agent_id)
+    for version, policy, ids in groups.values():
+        # Rows locked in id order, as presence and a dispatch's sequences lock them.
+        bulk.update_returning(Agent, assignments={"agent_version": "%s", "policy": "%s"},
+                              params=[version, bulk.prep(Agent, "policy", policy)],
+                              ids=ids, returning=(), lock_in_order=True)
 
 
 # --- Connections -------------------------------------------------------------------------
@@ -272,6 +347,11 @@ class Socket:
         if not self.closed:
             self._queue({"type": "websocket.send", "text": json.dumps(message)})
 
+    def push_text(self, text: str) -> None:
+        """A frame already encoded (a ``jobs`` frame)."""
+        if not self.closed:
+            self._queue({"type": "websocket.send", "text": text})
+
     def close(self, code: int, reason: str = "") -> None:
         if not self.closed:
             self.closed = True
@@ -294,13 +374,13 @@ class Socket:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 
-    def jobs(self, jobs: Sequence[tuple[str, dict[str, Any]]], *, always: bool = False) -> None:
+    def jobs(self, jobs: Sequence[Wire], *, always: bool = False) -> None:
         """Send the jobs not already sent on this socket (a nudge and the connect-time
         fetch may both find one)."""
         new = [wire for execution_id, wire in jobs if execution_id not in self.delivered]
         self.delivered.update(execution_id for execution_id, _ in jobs)
         if new or always:
-            self.push({"type": "jobs", "jobs": new})
+            self.push_text(jobs_frame(new))
 
     def ack_when_committed(self, execution_id: str, future: asyncio.Future[bool]) -> None:
         future.add_done_callback(functools.partial(self._committed, execution_id))
@@ -327,13 +407,25 @@ class CachedToken:
 
 # --- The hub -------------------------------------------------------------------------------
 
+def _tune_gc() -> None:
+    """The process keeps some hundred objects per connected agent (a million for 10,000)
+    and a full garbage collection walks them all with the event loop stopped: 0.6–0.75 s
+    measured, and at Python's default thresholds one ran every 2–4 s while the fleet
+    answered a run (docs/benchmarks.md, "Remediation"). What exists at startup (modules,
+    Django) is frozen out of the collections; young collections run less often, so fewer
+    short-lived objects (frames, results waiting for their batch) live long enough to be
+    promoted and trigger full ones. Cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class Hub:
     """Connections of this process and the background work for them. One per process
     (``fleet.channel.hub``)."""
 
     def __init__(self) -> None:
         self.sockets: dict[str, Socket] = {}
-        self.waiters: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self.waiters: dict[str, asyncio.Future[list[str]]] = {}
         self._recent: dict[str, dict[str, float]] = {}  # long-poll agent → id → handed
         self._seen: dict[str, str] = {}  # agent → channel, online at the next flush
         self._gone: set[str] = set()  # disconnected: offline at the next flush
@@ -341,6 +433,7 @@ class Hub:
         self._hellos: dict[str, tuple[str, Any]] = {}
         self._tokens: dict[str, CachedToken] = {}  # token digest → agent
         self._nudged: set[str] = set()
+        self._delivering: set[str] = set()  # agents of a delivery under way
         self._nudge_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -350,15 +443,16 @@ class Hub:
         self.limiter = RateLimiter(120)
         self.token_checks: Batcher[str, KnownAgent | str | None] = Batcher(
             self.run_batch, _check_tokens, name="token checks")
-        self.pending: Batcher[str, list[tuple[str, dict[str, Any]]]] = Batcher(
+        self.pending: Batcher[str, list[Wire]] = Batcher(
             self.run_batch, _fetch_pending_batch, name="pending jobs")
         self.results: Batcher[tuple[str, dict[str, Any]], bool] = Batcher(
             self.run_batch, _record_results, name="results", window=0.05, size=500,
-            isolate=True)
+            isolate=True, in_flight=1)
         # "started" messages of action jobs: batched like results (no ack: a lost one
         # only means the job goes from sent to finished without showing "running").
-        self.started: Batcher[tuple[str, str], bool] = Batcher(
-            self.run_batch, _record_started, name="started", window=0.05, size=500)
+        self.started: KeyedBatcher[tuple[str, str], bool] = KeyedBatcher(
+            self.run_batch, _record_started, name="started", window=0.05, size=500,
+            in_flight=1)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -394,6 +488,7 @@ class Hub:
         if self._started:
             return
         self._started = True
+        _tune_gc()
         threads = settings.FLEET_CHANNEL_THREADS
         self._batch_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-batch")
         self._single_pool = ThreadPoolExecutor(threads, thread_name_prefix="fleet-single")
@@ -508,14 +603,14 @@ class Hub:
         socket.jobs(jobs, always=True)
 
     async def poll(self, agent_id: str, wait: float,
-                   disconnected: asyncio.Future[Any] | None = None) -> list[dict[str, Any]]:
+                   disconnected: asyncio.Future[Any] | None = None) -> list[str]:
         """A long-poll: jobs at once when some are pending, else park (no thread) until
         a nudge brings some, the wait is over, or the client goes away."""
         loop = asyncio.get_running_loop()
         previous = self.waiters.get(agent_id)
         if previous is not None and not previous.done():
             previous.set_result([])  # an agent polls once at a time: the newer one wins
-        waiter: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        waiter: asyncio.Future[list[str]] = loop.create_future()
         # Parked before the first fetch, so a nudge in between is not missed.
         self.waiters[agent_id] = waiter
         try:
@@ -537,8 +632,7 @@ class Hub:
             if not waiter.done():
                 waiter.cancel()
 
-    def _fresh_for_poll(self, agent_id: str,
-                        jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _fresh_for_poll(self, agent_id: str, jobs: Sequence[Wire]) -> list[str]:
         now = time.monotonic()
         recent = self._recent.setdefault(agent_id, {})
         fresh = []
@@ -576,11 +670,31 @@ class Hub:
                               len(ids))
 
     async def deliver(self, agent_ids: Sequence[str]) -> None:
-        """Send the pending jobs of these agents that are connected here."""
+        """Send the pending jobs of these agents that are connected here: in chunks, each
+        sent as soon as it is fetched while the next ones are fetched."""
         targets = self.here(agent_ids)
         if not targets:
             return
-        found = await self.run_batch(_fetch_pending, targets)
+        slots = asyncio.Semaphore(DELIVER_IN_FLIGHT)
+        self._delivering.update(targets)
+
+        async def chunk_delivered(chunk: Sequence[str]) -> None:
+            try:
+                async with slots:
+                    found = await self.run_batch(_fetch_pending, chunk)
+            except Exception:
+                # This chunk's agents get their jobs from the database check instead.
+                log.exception("fleet channel: jobs of %d agents not fetched", len(chunk))
+                return
+            self._hand_over(found)
+
+        try:
+            await asyncio.gather(*(chunk_delivered(chunk)
+                                   for chunk in _chunks(targets, DELIVER_CHUNK)))
+        finally:
+            self._delivering.difference_update(targets)
+
+    def _hand_over(self, found: dict[str, list[Wire]]) -> None:
         for agent_id, jobs in found.items():
             socket = self.sockets.get(agent_id)
             if socket is not None:
@@ -670,6 +784,9 @@ class Hub:
             ids = sorted(set(self.sockets) | set(self.waiters))
             if ids:
                 due = await self.run_batch(_agents_with_queued_jobs, ids)
+                # Not those whose delivery is under way (their jobs are queued until their
+                # chunk is fetched): they would be fetched twice.
+                due = [agent_id for agent_id in due if agent_id not in self._delivering]
                 if due:
                     await self.deliver(due)
 

@@ -7,15 +7,17 @@ intake functions; the desk and the API call the rest."""
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -386,13 +388,43 @@ def wire_job(job: Job) -> dict[str, Any]:
     return {"envelope": job.envelope, "signature": job.signature, "key_id": job.key_id}
 
 
+def _pending_jobs(agent_ids: Sequence[Any]) -> QuerySet[Job]:
+    return Job.objects.filter(agent_id__in=list(agent_ids), state__in=PENDING_JOB_STATES,
+                              expires_at__gt=timezone.now()).order_by("created_at", "sequence")
+
+
 def jobs_pending(agent_ids: Sequence[Any]) -> dict[Any, list[Job]]:
     """Pending, unexpired jobs of these agents (one query), oldest first."""
-    now = timezone.now()
     pending: dict[Any, list[Job]] = {}
-    for job in Job.objects.filter(agent_id__in=list(agent_ids), state__in=PENDING_JOB_STATES,
-                                  expires_at__gt=now).order_by("created_at", "sequence"):
+    for job in _pending_jobs(agent_ids):
         pending.setdefault(job.agent_id, []).append(job)
+    return pending
+
+
+class WireJob(NamedTuple):
+    """A pending job as it goes on the wire: ``text`` is its JSON object (envelope,
+    signature, key_id; docs/agent.md)."""
+
+    execution_id: str
+    text: str
+    queued: bool
+
+
+def jobs_pending_wire(agent_ids: Sequence[Any]) -> dict[str, list[WireJob]]:
+    """As ``jobs_pending``, by agent id (text), each job's wire text assembled around the
+    envelope's stored JSON text: envelopes are never decoded and encoded again (the
+    channel sends thousands at once; the agent verifies the signature over its own
+    canonical form, so the stored text's key order and spacing do not matter)."""
+    pending: dict[str, list[WireJob]] = {}
+    rows = _pending_jobs(agent_ids).annotate(
+        envelope_text=Cast("envelope", output_field=TextField())).values_list(
+        "pk", "agent_id", "envelope_text", "signature", "key_id", "state")
+    dumps = json.dumps
+    for pk, agent_id, envelope, signature, key_id, state in rows:
+        text = (f'{{"envelope": {envelope}, "signature": {dumps(signature)}, '
+                f'"key_id": {dumps(key_id)}}}')
+        pending.setdefault(str(agent_id), []).append(
+            WireJob(str(pk), text, state == JobState.QUEUED))
     return pending
 
 
@@ -427,16 +459,19 @@ def jobs_started(started: Sequence[tuple[Any, Any]]) -> None:
             continue
     if not wanted:
         return
-    rows = [(pk, kind) for pk, agent_id, kind in Job.objects.filter(
-        pk__in=list(wanted), state__in=(JobState.QUEUED, JobState.SENT)).values_list(
-        "pk", "agent_id", "kind") if wanted.get(str(pk)) == str(agent_id)]
-    now = timezone.now()
-    Job.objects.filter(pk__in=[pk for pk, _kind in rows], sent_at__isnull=True).update(
-        sent_at=now)
-    Job.objects.filter(pk__in=[pk for pk, _kind in rows],
-                       state__in=(JobState.QUEUED, JobState.SENT)).update(
-        state=JobState.RUNNING)
-    _announce([JobChange(str(pk), JobState.RUNNING) for pk, kind in rows
+    ours = [pk for pk, agent_id in Job.objects.filter(pk__in=list(wanted)).values_list(
+        "pk", "agent_id") if wanted.get(str(pk)) == str(agent_id)]
+    # One statement: running, sent_at kept or set; rows locked in id order, as results
+    # and the sent marks lock them; says which moved (a finished job stays).
+    sent_at = bulk.column(Job, "sent_at")
+    moved = bulk.update_returning(
+        Job, assignments={"state": "%s", "sent_at": f"COALESCE({sent_at}, %s)"},
+        params=[JobState.RUNNING, bulk.prep(Job, "sent_at", timezone.now())], ids=ours,
+        where=f"{bulk.column(Job, 'state')} IN (%s, %s)",
+        where_params=[JobState.QUEUED, JobState.SENT], returning=("id", "kind"),
+        lock_in_order=True)
+    to_uuid = Job._meta.pk.to_python
+    _announce([JobChange(str(to_uuid(pk)), JobState.RUNNING) for pk, kind in moved
                if kind == JobKind.ACTION])
 
 

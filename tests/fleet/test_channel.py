@@ -467,3 +467,19 @@ def test_started_over_long_poll_is_written_before_the_answer(channel_server, age
                  body={"messages": [{"type": "started", "execution_id": str(job.pk)}]})
     assert reply.status == 200 and reply.body == {"replies": []}
     assert Job.objects.get(pk=job.pk).state == JobState.RUNNING
+
+
+def test_started_and_its_result_in_one_post_end_the_job(channel_server, agent):
+    job = action_job(agent["agent_id"])
+    token = agent["token"]
+    polled = http(channel_server, "GET", "/agent/v1/poll?wait=0", token=token)
+    assert [j["envelope"]["execution_id"] for j in polled.body["jobs"]] == [str(job.pk)]
+    result = {"type": "result", "execution_id": str(job.pk), "status": "succeeded",
+              "reason": "", "exit_code": 0, "stdout": "hi\n", "stderr": "",
+              "duration_ms": 3, "data": {}}
+    reply = http(channel_server, "POST", "/agent/v1/messages", token=token, body={
+        "messages": [{"type": "started", "execution_id": str(job.pk)}, result]})
+    assert reply.status == 200
+    assert reply.body == {"replies": [{"type": "ack", "ids": [str(job.pk)]}]}
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.state == JobState.DONE and stored.sent_at is not None

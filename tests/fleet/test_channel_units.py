@@ -59,3 +59,33 @@ def test_a_failing_batch_is_retried_one_by_one_when_isolated():
 
     first, bad, second = asyncio.run(main())
     assert (first, second) == (1, 2) and isinstance(bad, ValueError)
+
+
+def test_with_an_in_flight_limit_items_wait_and_go_in_fuller_batches():
+    calls: list[list[int]] = []
+    release = None
+
+    async def held(fn: Any, *args: Any) -> Any:
+        await release.wait()  # the batch in flight is slow
+        return fn(*args)
+
+    def echo(items: list[int]) -> list[int]:
+        calls.append(items)
+        return items
+
+    async def main() -> list[int]:
+        nonlocal release
+        release = asyncio.Event()
+        batcher = Batcher(held, echo, name="echo", window=0.001, size=3, in_flight=1)
+        first = [batcher.submit(i) for i in range(2)]
+        await asyncio.sleep(0.01)  # the first batch (0, 1) is in flight
+        later = [batcher.submit(i) for i in range(2, 7)]
+        await asyncio.sleep(0.01)  # windows passed: still one batch in flight
+        assert len(calls) == 0 and batcher.batches == 1
+        release.set()
+        answers = await asyncio.gather(*first, *later)
+        await batcher.drain()
+        return list(answers)
+
+    assert asyncio.run(main()) == list(range(7))
+    assert calls == [[0, 1], [2, 3, 4], [5, 6]]  # at most `size`, one at a time
