@@ -413,8 +413,8 @@ def _pause(run: Run, reason: str) -> None:
     with acting_as_system(_("remediation run")):
         audit_record(action=AuditAction.TRANSITION, target=run,
                      changes={"state": [RunState.RUNNING, RunState.PAUSED]}, message=reason)
-    _post(run, _("%(ref)s stopped itself. %(reason)s") % {"ref": run.reference,
-                                                          "reason": reason})
+        _post(run, _("%(ref)s stopped itself. %(reason)s") % {"ref": run.reference,
+                                                              "reason": reason})
 
 
 def _finish(run: Run, state: str, actor: Any = None) -> None:
@@ -558,7 +558,8 @@ def run_summarise(run_id: int) -> None:
         return
     run.summary_posted_at = timezone.now()
     run.save(update_fields=["summary_posted_at"])
-    _post(run, summary_text(run))
+    with acting_as_system(_("remediation run")):  # the timeline says who wrote it
+        _post(run, summary_text(run))
     if run.resolve_incident and run.state == RunState.COMPLETED:
         _resolve_incident(run)
 
