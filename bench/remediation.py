@@ -26,8 +26,9 @@ BENCH_REDIS_URL (defaults ``itsm_bench_remediation``, db 13).
 
 ``--micro`` times the server-side functions alone, in this process: ``run_start``,
 ``wave_dispatch`` (``jobs_create``: sequences, signatures, inserts), the hub's fetch
-(``jobs_pending`` + ``jobs_mark_sent``) and ``results_record`` in the hub's batches of 500
-(executions following through ``jobs_changed``).
+(``hub._fetch_pending``: ``jobs_pending_wire`` + ``jobs_mark_sent``) and
+``results_record`` in the hub's batches of 500 (executions following through
+``jobs_changed``).
 
 Targets (the issue): start → all results stored < 5 s; nudge → receipt p50 < 1 s, p99 < 3 s.
 Medians of the repetitions are printed and written to var/bench-remediation/result.json
@@ -165,7 +166,7 @@ def start(ctx: dict[str, Any], **options: Any) -> Any:
 def micro(ctx: dict[str, Any], repeat: int) -> dict[str, Any]:
     from django.db import transaction
 
-    from fleet import services
+    from fleet import hub, services
     from fleet.models import Job
     from remediation import runs
     from remediation.models import Execution
@@ -189,13 +190,8 @@ def micro(ctx: dict[str, Any], repeat: int) -> dict[str, Any]:
                     .values_list("pk", "agent_id"))
         agent_ids = [agent_id for _pk, agent_id in jobs]
 
-        def fetch(ids: list[Any] = agent_ids) -> None:
-            queued = []
-            for start_at in range(0, len(ids), 5000):
-                pending = services.jobs_pending(ids[start_at:start_at + 5000])
-                queued += [job.pk for js in pending.values() for job in js]
-            services.jobs_mark_sent(queued)
-        timed("hub fetch (jobs_pending + jobs_mark_sent)", fetch)
+        timed("hub fetch (jobs_pending_wire + jobs_mark_sent)", hub._fetch_pending,
+              [str(agent_id) for agent_id in agent_ids])
 
         def record(pairs: list[tuple[Any, Any]] = jobs) -> None:
             for at in range(0, len(pairs), RESULT_BATCH):

@@ -270,9 +270,12 @@ def _outside_maintenance(start: dt.datetime, end: dt.datetime,
 def _freezes(start: dt.datetime, end: dt.datetime, mine: list[ConfigurationItem],
              depth: int, types: dict[int, tuple[str, str]], *,
              blocking: bool) -> list[FoundConflict]:
+    windows = may_occur_within(active_windows(WindowKind.FREEZE), start, end)
+    if not windows.exists():
+        return []  # no walk through the relationships of thousands of devices for nothing
     reached = _reach([ci.pk for ci in mine], depth, direction="up",
                      type_ids=list(types)) if mine else {}
-    candidates = may_occur_within(active_windows(WindowKind.FREEZE), start, end).filter(
+    candidates = windows.filter(
         Q(ci__isnull=True) | Q(ci_id__in=list(reached))).order_by("starts_at", "pk")
     hits = [(window, spans) for window in candidates
             if (spans := occurrences(window, start, end))]

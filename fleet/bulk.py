@@ -38,6 +38,21 @@ def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def array_literal(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of an array (``{"a","b",NULL}``), for a parameter cast with
+    ``%s::<type>[]``: psycopg quotes a Python list element by element, several
+    times slower than this for thousands of ids or results."""
+    return "{" + ",".join(
+        "NULL" if value is None
+        else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values) + "}"
+
+
+def _array_param(model: type[models.Model], sql_type: str | None = None) -> str:
+    """The placeholder of an array parameter given as ``array_literal`` text."""
+    return f"%s::{sql_type or model._meta.pk.db_type(connection)}[]"
+
+
 def update_returning(model: type[models.Model], *, assignments: dict[str, str],
                      params: Sequence[Any], ids: Iterable[Any],
                      where: str = "", where_params: Sequence[Any] = (),
@@ -65,12 +80,13 @@ def update_returning(model: type[models.Model], *, assignments: dict[str, str],
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         if postgresql():
-            chosen = f"{pk_column} = ANY(%s)"
+            chosen = f"{pk_column} = ANY({_array_param(model)})"
             if lock_in_order:
                 chosen = (f"{pk_column} IN (SELECT {pk_column} FROM {table} WHERE "
-                          f"{pk_column} = ANY(%s) ORDER BY {pk_column} FOR UPDATE)")
+                          f"{pk_column} = ANY({_array_param(model)}) ORDER BY {pk_column} "
+                          "FOR UPDATE)")
             cursor.execute(f"UPDATE {table} SET {sets} WHERE {chosen}{extra}{back}",
-                           [*params, ids, *where_params])
+                           [*params, array_literal(ids), *where_params])
             return list(cursor.fetchall()) if returning else []
         for start in range(0, len(ids), SQLITE_CHUNK):
             chunk = ids[start:start + SQLITE_CHUNK]
@@ -103,7 +119,7 @@ def update_from_arrays(model: type[models.Model], *, key: str,
     included); ``constant`` maps a field to (SQL type, one value for every row)."""
     constant = constant or {}
     names = list(columns)
-    arrays = ", ".join(f"%s::{sql_type}[]" for sql_type, _values in columns.values())
+    arrays = ", ".join(_array_param(model, sql_type) for sql_type, _values in columns.values())
     alias = ", ".join(f"c{index}" for index in range(len(names)))
     sets = [f"{_column(model, name)} = v.c{index}" for index, name in enumerate(names)
             if name != key]
@@ -116,5 +132,5 @@ def update_from_arrays(model: type[models.Model], *, key: str,
             f"UPDATE {table} SET {', '.join(sets)} FROM unnest({arrays}) AS v({alias}) "
             f"WHERE {table}.{_column(model, key)} = v.c{key_index}",
             [*(value for _type, value in constant.values()),
-             *(values for _type, values in columns.values())])
+             *(array_literal(values) for _type, values in columns.values())])
         return cursor.rowcount

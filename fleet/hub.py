@@ -279,7 +279,8 @@ def _agents_with_queued_jobs(agent_ids: Sequence[str]) -> list[str]:
 
     here = set(agent_ids)
     return sorted({agent_id for agent_id in map(str, Job.objects.filter(
-        state=JobState.QUEUED, expires_at__gt=timezone.now()).values_list(
+        state=JobState.QUEUED, finished_at__isnull=True,  # the unfinished jobs' index
+        expires_at__gt=timezone.now()).values_list(
         "agent_id", flat=True).order_by().distinct()) if agent_id in here})
 
 

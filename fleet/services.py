@@ -289,18 +289,21 @@ _JOB_COLUMNS = ("id", "agent", "kind", "sequence", "envelope", "signature", "key
 
 
 @transaction.atomic
-def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
+def jobs_create(*, agents: Sequence[Agent | Any], kind: str, action: str,
                 params: dict[str, Any] | None = None, ttl: datetime.timedelta = JOB_TTL,
                 live_query: Any = None, version: int = 1, script: str = "",
                 spec: dict[str, Any] | None = None,
                 ids: Sequence[uuid.UUID] | None = None,
                 expires_at: datetime.datetime | None = None,
-                params_each: Sequence[dict[str, Any]] | None = None) -> list[Job]:
-    """One signed job per agent, written in bulk; agents are nudged after the commit.
-    Runs where the private key is (the worker). ``ids`` gives the execution ids (a
-    remediation run's execution rows, one per agent, in order); ``spec`` is what an
-    action job declares (docs/agent.md); ``expires_at`` overrides ``ttl``;
-    ``params_each`` gives each agent its own parameters (in order)."""
+                params_each: Sequence[dict[str, Any]] | None = None,
+                as_models: bool = True) -> list[Job] | list[uuid.UUID]:
+    """One signed job per agent (an ``Agent`` or its id), written in bulk; agents are
+    nudged after the commit. Runs where the private key is (the worker). ``ids`` gives
+    the execution ids (a remediation run's execution rows, one per agent, in order);
+    ``spec`` is what an action job declares (docs/agent.md); ``expires_at`` overrides
+    ``ttl``; ``params_each`` gives each agent its own parameters (in order). Returns the
+    jobs, or with ``as_models=False`` only their ids (a wave of 10,000 does not build
+    10,000 models it never reads)."""
     if kind not in JobKind.values:
         raise ValueError(f"unknown job kind {kind}")
     import hashlib
@@ -309,7 +312,7 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
     expiry = expires_at or now + ttl
     script_hash = hashlib.sha256(script.encode()).hexdigest() if script else ""
     to_uuid = Agent._meta.pk.to_python
-    agent_ids = [to_uuid(agent.pk) for agent in agents]
+    agent_ids = [to_uuid(agent.pk if isinstance(agent, Agent) else agent) for agent in agents]
     if ids is not None and len(ids) != len(agent_ids):
         raise ValueError("one execution id per agent")
     if params_each is not None and len(params_each) != len(agent_ids):
@@ -341,6 +344,8 @@ def jobs_create(*, agents: Sequence[Agent], kind: str, action: str,
     else:
         Job.objects.bulk_create([_job(row) for row in values], batch_size=1000)
     transaction.on_commit(lambda: publish_nudge(agent_ids))
+    if not as_models:
+        return [row[0] for row in values]
     # The rows as stored (from_db: no per-field keyword handling for thousands of them).
     names = [Job._meta.get_field(name).attname for name in _JOB_COLUMNS]
     return [Job.from_db("default", names, row[:-1]) for row in values]
@@ -389,7 +394,8 @@ def wire_job(job: Job) -> dict[str, Any]:
 
 
 def _pending_jobs(agent_ids: Sequence[Any]) -> QuerySet[Job]:
-    return Job.objects.filter(agent_id__in=list(agent_ids), state__in=PENDING_JOB_STATES,
+    return Job.objects.filter(agent_id__in=list(agent_ids), finished_at__isnull=True,
+                              state__in=PENDING_JOB_STATES,
                               expires_at__gt=timezone.now()).order_by("created_at", "sequence")
 
 
@@ -532,11 +538,13 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         by_id[execution_id] = (agent_id, message)
     if not by_id:
         return []
-    # The envelopes are not needed here: not read (decoded) for hundreds of jobs.
+    # Only the columns the intake reads (not hundreds of models with their envelopes).
     # Locked in id order, as jobs_mark_sent locks them (no deadlock between the two).
-    jobs = {str(job.pk): job for job in Job.objects.select_for_update().filter(
-        pk__in=list(by_id)).defer("envelope").order_by("pk")}
+    jobs = {str(row[0]): _Held(*row) for row in Job.objects.select_for_update().filter(
+        pk__in=list(by_id)).order_by("pk").values_list(
+        "pk", "agent_id", "kind", "state", "sent_at", "result", "live_query_id")}
     now = timezone.now()
+    stored: list[tuple[str, str, str, dict[str, Any]]] = []  # id, state, reason, result
     finished, answers, snapshots, changes = [], [], {}, []
     for execution_id, (agent_id, message) in by_id.items():
         job = jobs.get(execution_id)
@@ -545,31 +553,26 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         status = str(message.get("status") or "")
         late = job.state == JobState.CANCELLED and job.sent_at is not None and \
             job.result == {} and status in RESULT_STATES
-        if job.state not in PENDING_JOB_STATES and not late:
-            finished.append(execution_id)  # already stored: acknowledge again
-            continue
-        job.state = RESULT_STATES.get(status, JobState.FAILED)
-        job.finished_at = now
-        job.refusal_reason = str(message.get("reason") or "")[:300]
-        job.result = {k: message.get(k) for k in (
-            "status", "exit_code", "stdout", "stderr", "duration_ms", "data")}
         finished.append(execution_id)
+        if job.state not in PENDING_JOB_STATES and not late:
+            continue  # already stored: acknowledge again
+        state = RESULT_STATES.get(status, JobState.FAILED)
+        reason = str(message.get("reason") or "")[:300]
+        stored.append((execution_id, state, reason, {k: message.get(k) for k in (
+            "status", "exit_code", "stdout", "stderr", "duration_ms", "data")}))
         if job.kind == JobKind.ACTION:
-            changes.append(JobChange(execution_id, job.state,
-                                     status if status in RESULT_STATES else "failed",
-                                     job.refusal_reason))
+            changes.append(JobChange(execution_id, state,
+                                     status if status in RESULT_STATES else "failed", reason))
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
-        if job.state == JobState.DONE and job.kind == JobKind.SNAPSHOT:
+        if state == JobState.DONE and job.kind == JobKind.SNAPSHOT:
             snapshots[job.agent_id] = data
         if job.kind == JobKind.QUERY and job.live_query_id is not None:
             answers.append(LiveAnswer(query_id=job.live_query_id, agent_id=job.agent_id,
                                       matched=bool(data.get("matched")) and
-                                      job.state == JobState.DONE,
+                                      state == JobState.DONE,
                                       detail=data.get("detail") or (
-                                          {"refused": job.refusal_reason}
-                                          if job.refusal_reason else {})))
-    _jobs_store_results([jobs[i] for i in finished if jobs.get(i) and
-                         jobs[i].finished_at == now], now)
+                                          {"refused": reason} if reason else {})))
+    _jobs_store_results(stored, now)
     if answers:
         LiveAnswer.objects.bulk_create(answers, ignore_conflicts=True, batch_size=500)
     for agent_id, data in snapshots.items():
@@ -580,22 +583,37 @@ def results_record(results: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     return finished
 
 
-def _jobs_store_results(jobs: list[Job], now: datetime.datetime) -> None:
+class _Held(NamedTuple):
+    """A job as the result intake reads it."""
+
+    pk: Any
+    agent_id: Any
+    kind: str
+    state: str
+    sent_at: datetime.datetime | None
+    result: dict[str, Any]
+    live_query_id: Any
+
+
+def _jobs_store_results(stored: list[tuple[str, str, str, dict[str, Any]]],
+                        now: datetime.datetime) -> None:
     """Each job's state, reason and result (and ``now`` as finished_at) in one statement:
     from arrays on PostgreSQL, the ORM's bulk_update elsewhere."""
-    if not jobs:
+    if not stored:
         return
     if not bulk.postgresql():
-        Job.objects.bulk_update(jobs, ["state", "finished_at", "refusal_reason", "result"],
-                                batch_size=500)
+        Job.objects.bulk_update([
+            Job(pk=pk, state=state, refusal_reason=reason, result=result, finished_at=now)
+            for pk, state, reason, result in stored],
+            ["state", "finished_at", "refusal_reason", "result"], batch_size=500)
         return
     import json
 
     bulk.update_from_arrays(Job, key="id", columns={
-        "id": ("uuid", [job.pk for job in jobs]),
-        "state": ("text", [job.state for job in jobs]),
-        "refusal_reason": ("text", [job.refusal_reason for job in jobs]),
-        "result": ("jsonb", [json.dumps(job.result) for job in jobs]),  # as JSONField does
+        "id": ("uuid", [row[0] for row in stored]),
+        "state": ("text", [row[1] for row in stored]),
+        "refusal_reason": ("text", [row[2] for row in stored]),
+        "result": ("jsonb", [json.dumps(row[3]) for row in stored]),  # as JSONField does
     }, constant={"finished_at": ("timestamptz", now)})
 
 

@@ -26,7 +26,7 @@ from audit.context import acting_as_system, as_actor
 from audit.models import AuditAction
 from audit.services import audit_record
 from fleet import bulk
-from fleet.models import Agent, JobState
+from fleet.models import JobState
 from fleet.signals import JobChange
 from itsm.errors import DomainError
 
@@ -239,11 +239,11 @@ def wave_dispatch(run_id: int, number: int) -> int:
         return 0
     if executions:
         version = run.version
-        jobs_create(agents=[Agent(pk=agent_id) for _pk, agent_id in executions],
+        jobs_create(agents=[agent_id for _pk, agent_id in executions],
                     ids=[pk for pk, _agent in executions], kind="action",
                     action=version.action.name, version=version.version,
                     script=version.script, params=run.params, spec=action_spec(version),
-                    expires_at=run.expires_at)
+                    expires_at=run.expires_at, as_models=False)
     else:
         _check_wave_later(run.pk)
     return len(executions)
@@ -282,7 +282,7 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
         else:
             state = _TERMINAL_FROM_STATUS.get(change.status, ExecutionState.FAILED)
         groups.setdefault((state, _reason(change, state)), []).append(change.job_id)
-    touched: list[str] = []
+    run_ids: set[int] = set()
     column = bulk.column(Execution, "state")
     for (state, reason), ids in groups.items():
         # Only forward: sent from queued, running from queued or sent, an end from any
@@ -293,15 +293,16 @@ def jobs_changed(changes: list[JobChange], **_kwargs: Any) -> None:
             allowed = [ExecutionState.QUEUED, ExecutionState.SENT]
         else:
             allowed = [s for s in ExecutionState.values if s not in _FINAL_STATES]
-            touched += ids
-        # One statement per group, however many executions (a wave of 10,000 sent).
-        bulk.update_returning(
+        # One statement per group, however many executions (a wave of 10,000 sent); the
+        # runs of the executions that ended come back from it.
+        ended = bulk.update_returning(
             Execution, assignments={"state": "%s", "reason": "%s", "updated_at": "%s"},
             params=[state, reason, bulk.prep(Execution, "updated_at", now)], ids=ids,
             where=f"{column} IN ({', '.join(['%s'] * len(allowed))})",
-            where_params=allowed, returning=())
-    if touched:
-        run_ids = set(Execution.objects.filter(pk__in=touched).values_list("run_id", flat=True))
+            where_params=allowed,
+            returning=("run",) if state not in PENDING_EXECUTION_STATES else ())
+        run_ids.update(run_id for run_id, in ended)
+    if run_ids:
         # Checked after the commit: two batches ending the same wave at once each see
         # the other's executions still pending inside their transactions, and neither
         # would move the run on; after its commit, the later one sees both.
