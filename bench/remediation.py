@@ -287,6 +287,45 @@ class Nudges:
         return [entry for entry in self.seen if entry[0] >= moment]
 
 
+class CpuMeter:
+    """CPU seconds spent by each process of the run (the server, the worker, the
+    simulator, this process: run_start, and PostgreSQL's backends), from the start of the
+    run to its last result: less sensitive than wall time to what else the machine runs."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        import psutil
+
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.before = self._read()
+
+    @staticmethod
+    def _cpu(process: Any, children: bool = True) -> float:
+        total = 0.0
+        try:  # the worker's pool process does its work: children count too
+            for each in [process, *(process.children(recursive=True) if children else [])]:
+                times = each.cpu_times()
+                total += times.user + times.system
+        except Exception:  # ended meanwhile
+            pass
+        return total
+
+    def _read(self) -> dict[str, float]:
+        import psutil
+
+        # This process's children are the server, worker and simulator: not its own.
+        values = {name: self._cpu(process, children=process.pid != os.getpid())
+                  for name, process in self.processes.items()}
+        values["postgresql"] = sum(self._cpu(process, children=False) for process in
+                                   psutil.process_iter(["name"])
+                                   if process.info["name"] == "postgres")
+        return values
+
+    def spent(self) -> dict[str, float]:
+        after = self._read()
+        return {f"cpu_{name}_s": round(after[name] - self.before.get(name, 0.0), 2)
+                for name in after}
+
+
 def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
             **options: Any) -> dict[str, Any]:
     """A fresh simulator, one run to every agent; times in seconds from the start."""
@@ -307,6 +346,8 @@ def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
             if Agent.objects.filter(device__in=ctx["devices"], policy=ALLOW_ALL).count() \
                     >= len(ctx["devices"]):
                 break
+        meter = CpuMeter({**ctx.get("pids", {}), "simulator": sim.process.pid,
+                          "bench (run_start)": os.getpid()})
         began = time.time()
         run = start(ctx, **options)
         started = time.time() - began
@@ -317,12 +358,15 @@ def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
                 state__in=PENDING_EXECUTION_STATES).count()
             if done >= total:
                 stored = time.time() - began
+                cpu = meter.spent()
                 break
             time.sleep(0.02)
         while time.time() - began < 120 and Run.objects.get(pk=run.pk).state == \
                 RunState.RUNNING:
             time.sleep(0.02)
         completed = time.time() - began
+        if stored is None:
+            cpu = meter.spent()
         time.sleep(0.3)  # the simulator's last counters
         report = sim.latest
     finally:
@@ -333,7 +377,7 @@ def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
         "all_stored_s": round(stored, 2) if stored is not None else None,
         "run_completed_s": round(completed, 2), "state": run.state,
         "succeeded": Execution.objects.filter(run=run, state="succeeded").count(),
-        "received": report.get("jobs"), "refused": report.get("refused")}
+        "received": report.get("jobs"), "refused": report.get("refused"), **cpu}
     waves = list(run.waves.order_by("number").values_list("dispatched_at", "finished_at"))
     first = Job.objects.filter(pk__in=Execution.objects.filter(run=run, wave=1).values("pk")
                                ).values_list("not_before", flat=True).first()
@@ -372,6 +416,7 @@ def end_to_end(ctx: dict[str, Any], agents: int, repeat: int) -> dict[str, Any]:
     server = fleet_bench.start_server(port)
     worker = start_worker()
     nudges = Nudges()
+    ctx = {**ctx, "pids": {"server": server.pid, "worker": worker.pid}}
     # A small run first: the worker and the server warm (imports, key, connections).
     one_run({**ctx, "devices": ctx["devices"][:20]}, port, 20, nudges)
     results: dict[str, Any] = {"agents": agents, "repeat": repeat, "all": [], "waves": []}
