@@ -44,6 +44,10 @@ MAX_MESSAGE = 2 * 1024 * 1024
 DEFAULT_HEARTBEAT = 60
 DEFAULT_INVENTORY = 3600
 EXIT_REVOKED = 3
+# An action still running after this long is reported "started" (the server shows it
+# running); a quicker one's result says it all, and a wave of 10,000 quick actions
+# costs the server 10,000 fewer messages and writes.
+STARTED_AFTER = 0.5
 CLOSE_REVOKED = 4401
 CLOSE_RATE_LIMITED = 4429
 
@@ -168,6 +172,7 @@ class AgentService:
         self._stop: asyncio.Event | None = None
         self._inventory_now: asyncio.Event | None = None
         self._job_tasks: set[asyncio.Task[None]] = set()
+        self._running: set[str] = set()  # action executions not finished yet
         self._last_contact_write = 0.0
 
     # -- the service loop -------------------------------------------------------------
@@ -499,16 +504,21 @@ class AgentService:
         execution_id = str(envelope["execution_id"])
 
         def started() -> None:  # in the job's thread, just before the action runs
-            loop.call_soon_threadsafe(
-                lambda: asyncio.ensure_future(self._send_started(execution_id)))
+            loop.call_soon_threadsafe(loop.call_later, STARTED_AFTER, lambda: (
+                asyncio.ensure_future(self._send_started(execution_id))))
 
-        result = await loop.run_in_executor(self.executor, self.processor.execute, envelope,
-                                            started)
+        self._running.add(execution_id)
+        try:
+            result = await loop.run_in_executor(self.executor, self.processor.execute,
+                                                envelope, started)
+        finally:
+            self._running.discard(execution_id)
         await self._deliver(result)
 
     async def _send_started(self, execution_id: str) -> None:
-        """Tell the server an action began (best effort: the result follows anyway)."""
-        if self._send is not None:
+        """Tell the server an action is running (best effort: the result follows anyway),
+        unless it finished meanwhile."""
+        if execution_id in self._running and self._send is not None:
             try:
                 await self._send({"type": "started", "execution_id": execution_id})
             except Exception as exc:

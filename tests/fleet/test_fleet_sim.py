@@ -1,5 +1,6 @@
 """The fleet simulator answers action jobs like agents: its policy (low and medium risk,
-read-only), "started" then a result, failures for --fail-hosts, and cancels."""
+read-only), a result ("started" first only for an action still running after the agent's
+STARTED_AFTER), failures for --fail-hosts, and cancels."""
 
 from __future__ import annotations
 
