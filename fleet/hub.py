@@ -342,6 +342,7 @@ class Socket:
         self.closed = False
         self.last_heard = time.monotonic()
         self.delivered: set[str] = set()  # execution ids sent here and not yet acked
+        self.jobs_sent = False  # a jobs frame went out on this socket
         self._acks: list[str] = []
 
     def push(self, message: dict[str, Any]) -> None:
@@ -377,10 +378,13 @@ class Socket:
 
     def jobs(self, jobs: Sequence[Wire], *, always: bool = False) -> None:
         """Send the jobs not already sent on this socket (a nudge and the connect-time
-        fetch may both find one)."""
+        fetch may both find one). ``always`` sends a frame even with nothing new, unless
+        one was sent already: the connect-time "nothing waiting" must not follow a
+        nudge's frame that the database check delivered first."""
         new = [wire for execution_id, wire in jobs if execution_id not in self.delivered]
         self.delivered.update(execution_id for execution_id, _ in jobs)
-        if new or always:
+        if new or (always and not self.jobs_sent):
+            self.jobs_sent = True
             self.push_text(jobs_frame(new))
 
     def ack_when_committed(self, execution_id: str, future: asyncio.Future[bool]) -> None:

@@ -159,6 +159,34 @@ def test_a_chunk_that_fails_does_not_keep_the_others_from_their_jobs(secret, sig
     assert got == set(frames) - lost
 
 
+def test_the_connect_time_frame_does_not_follow_a_nudge_that_came_first(secret, signing_key):
+    # The database check can nudge a socket just attached before the connect-time fetch
+    # answers: the agent gets its job once, and no "nothing waiting" after it.
+    busy, idle = fleet_of(secret, 2)
+    job, = services.jobs_create(agents=[busy], kind="snapshot", action="snapshot")
+    sent: dict[str, list[dict[str, Any]]] = {str(busy.pk): [], str(idle.pk): []}
+
+    async def main() -> None:
+        hub = RecordingHub()
+        sockets = []
+        for agent_id, events in sent.items():
+            async def send(event: dict[str, Any], events: list[Any] = events) -> None:
+                events.append(event)
+            socket = Socket(agent_id, "digest", send)
+            hub.attach(socket)
+            sockets.append(socket)
+        await hub.deliver([str(busy.pk)])  # the nudge first
+        for socket in sockets:
+            await hub.connected(socket)
+            await socket.flush()
+
+    asyncio.run(main())
+    busy_frames = frames_of(sent[str(busy.pk)])
+    assert [frame["type"] for frame in busy_frames] == ["jobs"]
+    assert [wire["envelope"]["execution_id"] for wire in busy_frames[0]["jobs"]] == [str(job.pk)]
+    assert frames_of(sent[str(idle.pk)]) == [{"type": "jobs", "jobs": []}]
+
+
 async def _inline(fn: Any, *args: Any) -> Any:
     return fn(*args)
 
