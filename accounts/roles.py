@@ -34,6 +34,16 @@ CHANGE_APPROVE = "changes.approve_change"
 # device records), apart from the operators who run jobs on the devices.
 FLEET_VIEW = "fleet.view_fleet"
 FLEET_MANAGE = "fleet.manage_fleet"
+# Problem management: creating, analysing, resolving problems and publishing known errors.
+# The desk (agents, resolvers) sees problems and links incidents to them with DESK alone.
+PROBLEM_MANAGE = "problems.manage_problem"
+# The knowledge base: desk people draft articles; a knowledge manager reviews (four eyes)
+# and publishes or retires them.
+KNOWLEDGE_WRITE = "knowledge.add_article"
+KNOWLEDGE_MANAGE = ("knowledge.add_article", "knowledge.review_article",
+                    "knowledge.publish_article")
+# Trend detection proposes problems; problem managers accept or dismiss the proposals.
+TRENDS_DECIDE = "trends.decide_proposal"
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,10 @@ class Role:
 ROLES: tuple[Role, ...] = (
     Role("requester", "Requester", _("Uses the self-service portal only."), ()),
     Role("service_desk_agent", "Service desk agent",
-         _("First line: logs, triages and resolves tickets in the desk."), (DESK, FLEET_VIEW)),
+         _("First line: logs, triages and resolves tickets in the desk."),
+         (DESK, FLEET_VIEW, KNOWLEDGE_WRITE)),
     Role("resolver", "Resolver", _("Works tickets assigned to their teams."),
-         (DESK, FLEET_VIEW)),
+         (DESK, FLEET_VIEW, KNOWLEDGE_WRITE)),
     Role("incident_manager", "Incident manager",
          _("Owns the incident practice and major incidents."),
          (DESK, "audit.view_auditentry", "incidents.override_priority",
@@ -59,7 +70,8 @@ ROLES: tuple[Role, ...] = (
          _("Owns service levels: agreements, targets, thresholds and business calendars."),
          (DESK, "audit.view_auditentry", SLA_MANAGE)),
     Role("problem_manager", "Problem manager",
-         _("Owns problems, root cause and known errors."), (DESK, "audit.view_auditentry")),
+         _("Owns problems, root cause and known errors."),
+         (DESK, "audit.view_auditentry", PROBLEM_MANAGE, TRENDS_DECIDE)),
     Role("change_manager", "Change manager",
          _("Owns change enablement and the CAB."),
          (DESK, "audit.view_auditentry", "cmdb.add_relationship", "cmdb.delete_relationship",
@@ -75,6 +87,9 @@ ROLES: tuple[Role, ...] = (
     Role("remediation_approver", "Remediation approver",
          _("Approves remediation action versions (four eyes)."),
          (DESK, FLEET_VIEW, "remediation.approve_actionversion")),
+    Role("knowledge_manager", "Knowledge manager",
+         _("Owns the knowledge base: reviews articles (four eyes), publishes and retires "
+           "them."), (DESK, *KNOWLEDGE_MANAGE)),
     Role("administrator", "Administrator",
          _("Configures the platform, people, teams and roles."), (), all_permissions=True),
 )

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import fnmatch
 import hashlib
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
 import websockets
 from itsm_agent.channel import STARTED_AFTER, backoff_delay, restart_jitter, ws_url
-from itsm_agent.envelope import load_public_keys, parse_time, verify_signature
+from itsm_agent.envelope import canonical_json, load_public_keys, parse_time, verify_signature
 from itsm_agent.policy import Policy, action_categories
 
 # What every simulated device's owner allows (sent in the hello, applied to actions).
@@ -100,6 +102,7 @@ class Fleet:
         self.fail_rate, self.fail_hosts = fail_rate, fail_hosts
         self.policy = Policy(allow=SIM_POLICY, source="simulator")
         self.keys = load_public_keys(keys)
+        self.verify = signature_checker(self.keys)
         self.counters = Counters()
         self.rng = random.Random(2026)
 
@@ -183,8 +186,7 @@ class Fleet:
                     return  # still running: its result follows
                 if execution_id in (agent.cancelled or set()):
                     status, reason = "cancelled", "cancelled"
-        elif not verify_signature(envelope, job.get("signature"), job.get("key_id"),
-                                  self.keys):
+        elif not self.verify(envelope, job.get("signature"), job.get("key_id")):
             status, reason = "refused", "bad_signature"
         elif envelope.get("agent_id") != agent.agent_id:
             status, reason = "refused", "wrong_agent"
@@ -333,6 +335,35 @@ class Fleet:
                 params.get("percent", 100))]
             return {"matched": bool(full), "detail": {"disks": full}}
         return {"matched": False, "detail": {"found": False}}
+
+
+def signature_checker(keys: dict[str, Any]) -> Any:
+    """The agent's check (the same canonical bytes, the same pinned keys), through
+    libsodium when PyNaCl is installed: its Ed25519 verify costs half of OpenSSL's here
+    (54 µs against 107 µs), and 10,000 simulated agents verify on the one machine that
+    also runs the server."""
+    try:
+        from nacl.exceptions import BadSignatureError
+        from nacl.signing import VerifyKey
+    except ImportError:
+        return lambda envelope, signature, key_id: verify_signature(envelope, signature,
+                                                                    key_id, keys)
+    from cryptography.hazmat.primitives import serialization
+
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    sodium = {key_id: VerifyKey(key.public_bytes(*raw)) for key_id, key in keys.items()}
+
+    def verify(envelope: Any, signature: Any, key_id: Any) -> bool:
+        key = sodium.get(key_id) if isinstance(key_id, str) else None
+        if key is None or not isinstance(envelope, dict) or not isinstance(signature, str):
+            return False
+        try:
+            key.verify(canonical_json(envelope), base64.b64decode(signature, validate=True))
+        except (BadSignatureError, ValueError, binascii.Error):
+            return False
+        return True
+
+    return verify
 
 
 def demo_machine(agent_id: str, role: str = "") -> dict[str, Any]:

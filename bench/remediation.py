@@ -5,6 +5,7 @@ this machine: from "start run" to every result stored, the nudge-to-receipt late
     .venv/bin/python bench/remediation.py                    # 10,000 agents, 3 repetitions
     .venv/bin/python bench/remediation.py --agents 1000 --repeat 1
     .venv/bin/python bench/remediation.py --micro            # the server side alone, no sim
+    .venv/bin/python bench/remediation.py --profile var/prof # py-spy each process per run
 
 Another database or Redis db (two people benchmarking on one machine): BENCH_DATABASE,
 BENCH_REDIS_URL (defaults ``itsm_bench_remediation``, db 13).
@@ -42,6 +43,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -135,12 +137,27 @@ def allow_actions() -> None:
 
 
 def clean() -> None:
-    """Runs and jobs of earlier repetitions (not the agents)."""
-    from fleet.models import Job
-    from remediation.models import Run
+    """Runs and jobs of earlier repetitions (not the agents), all but the last two: a
+    database in use holds its history, and planned for tables it believes empty, the
+    result writes cost PostgreSQL 8-100 s of CPU (VACUUM sets the row estimate from what
+    it finds, and ANALYZE of emptied tables the statistics)."""
+    from django.db import connection
 
-    Run.objects.filter(version__action__name="bench-flush-dns").delete()
-    Job.objects.filter(agent__hostname__startswith="bench-").delete()
+    from fleet.models import Job
+    from remediation.models import Execution, Run
+
+    runs = Run.objects.filter(version__action__name="bench-flush-dns")
+    kept = list(runs.order_by("-created_at", "-pk").values_list("pk", flat=True)[:2])
+    runs.exclude(pk__in=kept).delete()
+    Job.objects.filter(agent__hostname__startswith="bench-").exclude(
+        pk__in=Execution.objects.filter(run__in=kept).values("pk")).delete()
+    # Each repetition leaves 10,000 dead jobs, executions and agent versions behind, more
+    # than autovacuum clears between runs: after a day of runs fleet_job was 626 MB for
+    # 10,000 live rows and every run slower.
+    with connection.cursor() as cursor:
+        for table in ("fleet_job", "remediation_execution", "remediation_wave",
+                      "remediation_run", "fleet_agent"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def devices(agents: int) -> list[int]:
@@ -326,6 +343,32 @@ class CpuMeter:
                 for name in after}
 
 
+PROFILE: Path | None = None  # --profile DIR
+
+
+def profile_start(pids: dict[str, int]) -> list[subprocess.Popen]:
+    """py-spy on each process from the start of the run to its last result (collapsed
+    stacks in PROFILE/<process>-<time>.txt), when --profile is given."""
+    if PROFILE is None:
+        return []
+    PROFILE.mkdir(parents=True, exist_ok=True)
+    stamp = f"{dt.now(UTC):%H%M%S}"
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "--nonblocking", "--subprocesses",
+                              "-r", "250", "-f", "raw", "-p", str(pid), "-o",
+                              str(PROFILE / f"{name}-{stamp}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def profile_stop(profilers: list[subprocess.Popen]) -> None:
+    for each in profilers:
+        each.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    for each in profilers:
+        each.wait(timeout=30)
+    profilers.clear()
+
+
 def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
             **options: Any) -> dict[str, Any]:
     """A fresh simulator, one run to every agent; times in seconds from the start."""
@@ -348,27 +391,35 @@ def one_run(ctx: dict[str, Any], port: int, agents: int, nudges: Nudges,
                 break
         meter = CpuMeter({**ctx.get("pids", {}), "simulator": sim.process.pid,
                           "bench (run_start)": os.getpid()})
+        profilers = profile_start({**ctx.get("pids", {}), "simulator": sim.process.pid})
         began = time.time()
         run = start(ctx, **options)
         started = time.time() - began
         total = Execution.objects.filter(run=run).count()
         stored = None
+        counted = 0.0
         while time.time() - began < 120:
-            done = Execution.objects.filter(run=run).exclude(
-                state__in=PENDING_EXECUTION_STATES).count()
-            if done >= total:
-                stored = time.time() - began
-                cpu = meter.spent()
-                break
-            # Every 0.1 s: the count reads 10,000 rows, and polling faster took a
-            # visible share of PostgreSQL's CPU from the run it measures.
-            time.sleep(0.1)
+            # The run's row every 0.05 s (it completes on its last result), the 10,000
+            # executions counted only then or once a second: counting them every 0.1 s
+            # took a visible share of PostgreSQL's CPU from the run it measures.
+            state = Run.objects.filter(pk=run.pk).values_list("state", flat=True).first()
+            if state != RunState.RUNNING or time.time() - counted >= 1.0:
+                counted = time.time()
+                done = Execution.objects.filter(run=run).exclude(
+                    state__in=PENDING_EXECUTION_STATES).count()
+                if done >= total:
+                    stored = time.time() - began
+                    cpu = meter.spent()
+                    profile_stop(profilers)
+                    break
+            time.sleep(0.05)
         while time.time() - began < 120 and Run.objects.get(pk=run.pk).state == \
                 RunState.RUNNING:
             time.sleep(0.02)
         completed = time.time() - began
         if stored is None:
             cpu = meter.spent()
+            profile_stop(profilers)
         time.sleep(0.3)  # the simulator's last counters
         report = sim.latest
     finally:
@@ -456,7 +507,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--micro", action="store_true",
                         help="the server-side functions alone, without the simulator")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy each process during each run (pip install py-spy)")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     ctx = setup(args.agents)
     if args.micro:
         results = {"signing": micro_signing(args.agents), **micro(ctx, args.repeat)}

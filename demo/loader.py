@@ -27,9 +27,13 @@ from demo.escalation_demo import load_escalations
 from demo.fleet_demo import load_fleet
 from demo.incident_history import load_incident_history
 from demo.incidents_demo import load_incidents
+from demo.kedb_demo import load_kedb
+from demo.knowledge_demo import load_knowledge
 from demo.major_demo import load_major_incidents
+from demo.problems_demo import load_problems
 from demo.remediation_demo import load_remediation
 from demo.sla_demo import load_service_levels
+from demo.trends_demo import load_trends
 
 User = get_user_model()
 
@@ -72,6 +76,8 @@ LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("approver", "Sofia", "Romano", ("remediation_approver", "resolver"),
               "Security Engineer", "Security Operations"),
     DemoLogin("requester", "Oliver", "Bennett", ("requester",), "Accounts Payable Clerk", None),
+    DemoLogin("knowledge.manager", "Aisha", "Okonkwo", ("knowledge_manager", "resolver"),
+              "Knowledge Manager", "Service Desk"),
 )
 
 TEAMS: tuple[tuple[str, str, str], ...] = (
@@ -202,8 +208,15 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("service levels", load_service_levels),
     ("service availability", load_availability),
     ("change enablement", load_changes),
+    # After the incident history and the changes: problems link both.
+    ("problems", load_problems),
     ("endpoint fleet", load_fleet),
     ("remediation", load_remediation),
+    # After problems and remediation: a read-only check run under a known error.
+    ("fix everywhere", load_kedb),
+    ("knowledge base", load_knowledge),
+    # After the problems: incidents on a problem are left out of clusters.
+    ("trend detection", load_trends),
 )
 
 

@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -29,6 +30,8 @@ from itsm.errors import DomainError, NotPermitted
 from itsm.forms import add_domain_error
 from itsm.keyset import RowsAfter
 from itsm.widgets import QuickSelect
+from problems.kedb_views import link_chosen_known_error
+from problems.kedb_views import suggestions_context as known_error_suggestions
 from tickets.timeline import ticket_timeline
 
 from . import escalation, selectors, services, similar
@@ -202,17 +205,25 @@ class IncidentCreateView(DeskAccessMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         form = IncidentCreateForm(initial={"requester": request.GET.get("caller")})
         return render(request, "incidents/form.html",
-                      {"form": form, **_duplicates_context(QueryDict())})
+                      {"form": form, **_duplicates_context(QueryDict()),
+                       **known_error_suggestions(QueryDict())})
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = IncidentCreateForm(request.POST)
         if form.is_valid():
             values = form.service_values()
             try:
-                incident = services.incident_create(actor=request.user, **values)
+                with transaction.atomic():  # linked to the known error chosen, or not logged
+                    incident = services.incident_create(actor=request.user, **values)
+                    known_error = link_chosen_known_error(actor=request.user,
+                                                          incident=incident, data=request.POST)
             except DomainError as error:
                 add_domain_error(form, error)
             else:
+                if known_error is not None:
+                    messages.info(request, _("Linked to known error %(number)s: the caller "
+                                             "was sent its workaround.")
+                                  % {"number": known_error.number})
                 if incident.parent_id:
                     messages.success(request, _("%(number)s logged as a child of %(parent)s.")
                                      % {"number": incident.number,
@@ -222,7 +233,8 @@ class IncidentCreateView(DeskAccessMixin, View):
                         "number": incident.number})
                 return redirect("incidents:detail", key=incident.number)
         return render(request, "incidents/form.html",
-                      {"form": form, **_duplicates_context(request.POST)}, status=400)
+                      {"form": form, **_duplicates_context(request.POST),
+                       **known_error_suggestions(request.POST)}, status=400)
 
 
 # --- Duplicates -----------------------------------------------------------------------

@@ -85,8 +85,11 @@ INSTALLED_APPS = [
     "sla",
     "availability",
     "changes",
+    "problems",
     "fleet",
     "remediation",
+    "knowledge",
+    "trends",
     "desk",
     "portal",
     "demo",
@@ -341,6 +344,7 @@ SPECTACULAR_SETTINGS = {
         "AgreementKindEnum": "sla.models.AgreementKind",
         "TimerStateEnum": "sla.models.TimerState",
         "ChangeStateEnum": "changes.workflow.ChangeState",
+        "ProblemStateEnum": "problems.workflow.ProblemState",
         "ApprovalStateEnum": "changes.models.ApprovalState",
         "TemplateStatusEnum": "changes.models.TemplateStatus",
         "ChangeTypeEnum": "changes.models.ChangeType",
@@ -354,6 +358,9 @@ SPECTACULAR_SETTINGS = {
         "RemediationAuthorityKindEnum": "remediation.models.AuthorityKind",
         "RemediationRiskEnum": "remediation.models.ActionRisk",
         "RemediationRunStateEnum": "remediation.models.RunState",
+        "KnowledgeArticleStateEnum": "knowledge.models.ArticleState",
+        "KnowledgeVersionStateEnum": "knowledge.models.VersionState",
+        "KnowledgeAudienceEnum": "knowledge.models.Audience",
         "RemediationExecutionStateEnum": "remediation.models.ExecutionState",
     },
     "POSTPROCESSING_HOOKS": [
@@ -407,6 +414,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "knowledge-review-reminders": {
+        "task": "knowledge.tasks.send_review_reminders",
+        "schedule": crontab(hour=6, minute=30),  # daily, 06:30 UTC
+    },
     "purge-expired-credentials": {
         "task": "accounts.tasks.purge_expired_credentials",
         "schedule": 60 * 60,
@@ -438,6 +449,10 @@ CELERY_BEAT_SCHEDULE = {
     "cmdb-resume-stale-imports": {
         "task": "cmdb.tasks.resume_stale_imports",
         "schedule": 5 * 60,
+    },
+    "trends-detect": {
+        "task": "trends.tasks.detect",
+        "schedule": env.float("TRENDS_DETECT_SECONDS", default=60 * 60),
     },
 }
 

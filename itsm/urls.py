@@ -30,11 +30,15 @@ from fleet.api.views import (
     EnrolmentSecretViewSet,
     LiveQueryViewSet,
 )
+from knowledge.api.views import ArticleViewSet as KnowledgeArticleViewSet
+from knowledge.api.views import CategoryViewSet as KnowledgeCategoryViewSet
+from knowledge.api.views import VersionViewSet as KnowledgeVersionViewSet
 from notifications.api import NotificationViewSet
 from remediation.api.views import ActionViewSet, RunViewSet, VersionViewSet
 from sla import report_api as sla_report_api
 from sla.api.views import AgreementViewSet, CalendarViewSet
 from tickets import views as ticket_views
+from trends.api.views import ProposalViewSet
 
 from . import health
 
@@ -74,6 +78,10 @@ router.register("fleet/enrolment-secrets", EnrolmentSecretViewSet,
 router.register("remediation/actions", ActionViewSet, basename="remediation-action")
 router.register("remediation/versions", VersionViewSet, basename="remediation-version")
 router.register("remediation/runs", RunViewSet, basename="remediation-run")
+router.register("knowledge/articles", KnowledgeArticleViewSet, basename="knowledge-article")
+router.register("knowledge/versions", KnowledgeVersionViewSet, basename="knowledge-version")
+router.register("knowledge/categories", KnowledgeCategoryViewSet, basename="knowledge-category")
+router.register("trends/proposals", ProposalViewSet, basename="trend-proposal")
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -88,12 +96,16 @@ urlpatterns = [
     path("desk/cmdb/", include("cmdb.urls")),
     path("desk/incidents/", include("incidents.urls")),
     path("desk/changes/", include("changes.urls")),
+    path("desk/problems/", include("problems.urls")),
     path("desk/sla/reports/", include("sla.report_urls")),
     path("desk/sla/", include("sla.urls")),
     path("desk/availability/", include("availability.urls")),
     path("desk/fleet/", include("fleet.urls")),
     path("desk/remediation/", include("remediation.urls")),
+    path("desk/knowledge/", include("knowledge.urls")),
+    path("desk/trends/", include("trends.urls")),
     path("desk/", include("desk.urls")),
+    path("portal/knowledge/", include("knowledge.portal_urls")),
     path("portal/", include("portal.urls")),
     path("notifications/", include("notifications.urls")),
     path("api/v1/sla/reports/summary/", sla_report_api.SlaReportSummaryView.as_view(),
@@ -103,6 +115,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("cmdb.api.urls")),
     path("api/v1/", include("incidents.api.urls")),
+    path("api/v1/", include("problems.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

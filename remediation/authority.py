@@ -1,7 +1,8 @@
 """What allows a run: a standard change template that names the action, an approved
-change within its schedule, or, for a read-only action, an open incident. Checked when the
-run starts and again before each wave is sent, so an authority that lapses (the change's
-window ended, the template was retired) stops the run instead of letting it go on."""
+change within its schedule, or, for a read-only action, an open incident or an open
+problem. Checked when the run starts and again before each wave is sent, so an authority
+that lapses (the change's window ended, the template was retired, the problem was
+resolved) stops the run instead of letting it go on."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class Authority:
     change: Any = None
     template_version: Any = None
     incident: Any = None
+    # The problem the run fixes everywhere: the authority itself (kind "problem",
+    # read-only actions), or only recorded with another kind, so that its devices can be
+    # the targets and the summary reaches its timeline.
+    problem: Any = None
 
     @property
     def freeze_allowed(self) -> bool:
@@ -47,6 +52,8 @@ class Authority:
         if self.kind == AuthorityKind.TEMPLATE:
             return _("standard change template “%(name)s” v%(n)s") % {
                 "name": self.template_version.template.name, "n": self.template_version.version}
+        if self.kind == AuthorityKind.PROBLEM:
+            return _("problem %(ref)s") % {"ref": self.problem.number}
         return _("incident %(ref)s") % {"ref": self.incident.number}
 
 
@@ -115,6 +122,29 @@ def authority_check(version: ActionVersion, authority: Authority,
                           % {"ref": incident.number,
                              "state": incident.get_state_display().lower()},
                           "authority_closed")
+    elif authority.kind == AuthorityKind.PROBLEM:
+        _problem_check(version, authority.problem)
     else:
         raise _refuse("authority_kind", _("Choose what authorises the run."),
                       "authority_missing")
+
+
+def _problem_check(version: ActionVersion, problem: Any) -> None:
+    """Under a problem alone only read-only actions run (finding out where the known
+    error is), and only while the problem is open; fixing devices needs a change."""
+    from problems.workflow import OPEN_STATES
+
+    if problem is None:
+        raise _refuse("problem", _("Choose the problem."), "authority_missing")
+    if not version.read_only:
+        raise _refuse("authority_kind", _("“%(name)s” changes devices: under a problem only "
+                                          "read-only actions run. To fix the devices, choose "
+                                          "an approved change (or a standard change "
+                                          "template); the run is still reported on %(ref)s.")
+                      % {"name": version.action.name, "ref": problem.number},
+                      "authority_read_only")
+    if problem.state not in OPEN_STATES:
+        raise _refuse("problem", _("%(ref)s is %(state)s: a run under a problem needs an open "
+                                   "one.") % {"ref": problem.number,
+                                              "state": problem.get_state_display().lower()},
+                      "authority_closed")

@@ -77,10 +77,12 @@ class RunFilterSet(django_filters.FilterSet):
     incident = django_filters.CharFilter(method="_ticket",
                                          label=_("Incident number (INC…) or id"))
     change = django_filters.CharFilter(method="_ticket", label=_("Change number (CHG…) or id"))
+    problem = django_filters.CharFilter(method="_ticket",
+                                        label=_("Problem number (PRB…) or id"))
 
     class Meta:
         model = Run
-        fields = ["state", "action", "incident", "change"]
+        fields = ["state", "action", "incident", "change", "problem"]
 
     def _ticket(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(_number_or_id(name, value)) if value.strip() else queryset

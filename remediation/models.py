@@ -121,6 +121,7 @@ class AuthorityKind(models.TextChoices):
     TEMPLATE = "template", _("Standard change template")
     CHANGE = "change", _("Approved change")
     INCIDENT = "incident", _("Open incident (read-only actions)")
+    PROBLEM = "problem", _("Open problem (read-only actions)")
 
 
 class Rollout(models.TextChoices):
@@ -155,8 +156,14 @@ class Run(models.Model):
     incident = models.ForeignKey("incidents.Incident", null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="remediation_runs",
                                  verbose_name=_("incident"))
+    # Its authority (kind "problem"), or the problem a run under a change fixes
+    # everywhere: its summary goes to the problem's timeline either way.
+    problem = models.ForeignKey("problems.Problem", null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="remediation_runs",
+                                verbose_name=_("problem"))
     # What was asked, as chosen: {"devices": [ids], "tag": name, "ci_class": key,
-    # "ticket": "incident"|"change"}; the executions are what it resolved to.
+    # "query": text, "ticket": true|"incident"|"change"|"problem"}; the executions are
+    # what it resolved to.
     targets = models.JSONField(_("targets"), default=dict, blank=True)
     excluded = models.JSONField(_("excluded devices"), default=list, blank=True,
                                 help_text=_("[{device, name, reason}] at the start."))
@@ -221,6 +228,9 @@ class Wave(models.Model):
                              default=WaveState.PENDING)
     not_before = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A wave is sent in execution id order, a part at a time: the last id sent, so a
+    # worker killed between parts is followed by one that sends only the rest.
+    sent_through = models.UUIDField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
     failure_percent = models.FloatField(null=True, blank=True)
 

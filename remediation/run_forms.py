@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from changes.forms import CIsPickerField
@@ -18,8 +19,9 @@ from cmdb.models import CIClass
 from incidents.models import Incident
 from itsm.errors import DomainError
 from itsm.forms import add_domain_error
+from problems.models import Problem
 
-from .authority import Authority
+from .authority import APPROVED_CHANGE_STATES, Authority
 from .models import ActionVersion, AuthorityKind, Rollout, VersionStatus
 
 PARAM_PREFIX = "param_"
@@ -105,7 +107,9 @@ class RunForm(forms.Form):
     ticket_devices = forms.BooleanField(
         label=_("All devices of the ticket"), required=False,
         help_text=_("The incident's or change's CIs and services, and the devices one "
-                    "relationship away from them."))
+                    "relationship away from them. With a problem: the problem's own CIs "
+                    "and services and those of its linked incidents (only the problem's, "
+                    "whatever the authority)."))
     # Authority
     authority_kind = forms.ChoiceField(label=_("Authorised by"),
                                        choices=AuthorityKind.choices,
@@ -121,6 +125,11 @@ class RunForm(forms.Form):
                                help_text=_("Its number (INC…). Under an incident alone only "
                                            "read-only actions run; with another authority "
                                            "the run is still reported on it."))
+    problem = forms.CharField(label=_("Problem"), required=False, max_length=20,
+                              help_text=_("Its number (PRB…). Under a problem alone only "
+                                          "read-only actions run; to fix the devices choose "
+                                          "an approved change, and the run is still "
+                                          "reported on the problem."))
     # Rollout
     rollout = forms.ChoiceField(label=_("Rollout"), choices=Rollout.choices,
                                 initial=Rollout.ALL, widget=forms.RadioSelect)
@@ -146,6 +155,7 @@ class RunForm(forms.Form):
             .order_by("template__name"))
         self.fields["ci_class"].choices = [("", "—"), *CIClass.objects.order_by(
             "name").values_list("key", "name")]
+        self.fields["change"].widget.attrs["list"] = "run-approved-changes"
         self.chosen = self._chosen_version()
         self.param_specs = list(self.chosen.parameters) if self.chosen else []
         for spec in self.param_specs:
@@ -168,6 +178,16 @@ class RunForm(forms.Form):
     def clean_incident(self) -> Incident | None:
         return _ticket_by_number(Incident, self.cleaned_data["incident"], _("incident"))
 
+    def clean_problem(self) -> Problem | None:
+        return _ticket_by_number(Problem, self.cleaned_data["problem"], _("problem"))
+
+    def approved_changes(self) -> list[Change]:
+        """The change picker's suggestions: approved changes whose window is open now."""
+        now = timezone.now()
+        return list(Change.objects.filter(state__in=APPROVED_CHANGE_STATES,
+                                          planned_start__lte=now, planned_end__gt=now)
+                    .only("pk", "number", "title").order_by("planned_end", "pk")[:20])
+
     # --- What the services take ---------------------------------------------------
 
     def targets(self) -> dict[str, Any]:
@@ -182,7 +202,9 @@ class RunForm(forms.Form):
         if data["query"].strip():
             targets["query"] = data["query"].strip()
         if data["ticket_devices"]:
-            targets["ticket"] = True
+            # Fixing a problem everywhere reaches the problem's devices, not those of
+            # the change that authorises it.
+            targets["ticket"] = "problem" if data.get("problem") else True
         return targets
 
     def authority(self) -> Authority:
@@ -191,7 +213,7 @@ class RunForm(forms.Form):
         return Authority(
             kind=kind, change=data["change"] if kind == AuthorityKind.CHANGE else None,
             template_version=data["template_version"] if kind == AuthorityKind.TEMPLATE
-            else None, incident=data["incident"])
+            else None, incident=data["incident"], problem=data["problem"])
 
     def params(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

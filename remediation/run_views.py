@@ -14,7 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -23,9 +23,11 @@ from changes.models import Change
 from fleet.models import Job
 from incidents.models import Incident
 from itsm.errors import DomainError, NotPermitted
+from problems.models import Problem
 
 from . import runs
 from .access import RemediationViewMixin, RunnerMixin
+from .authority import APPROVED_CHANGE_STATES
 from .models import (
     FAILED_EXECUTION_STATES,
     PENDING_EXECUTION_STATES,
@@ -53,7 +55,7 @@ def run_rows(queryset: QuerySet[Run]) -> QuerySet[Run]:
     """Runs with their counts (devices, finished, succeeded, failed) in the same query."""
     pending = Q(executions__state__in=PENDING_EXECUTION_STATES)
     return queryset.select_related("version__action", "started_by", "incident",
-                                   "change").annotate(
+                                   "change", "problem").annotate(
         devices=Count("executions"),
         done=Count("executions", filter=~pending),
         succeeded=Count("executions", filter=Q(executions__state=ExecutionState.SUCCEEDED)),
@@ -91,9 +93,16 @@ class RunListView(RemediationViewMixin, View):
 
 # --- Starting a run ---------------------------------------------------------------------
 
+def _ticket_from(request: HttpRequest, model: Any, key: str) -> Any:
+    value = str(request.GET.get(key, ""))
+    return model.objects.filter(pk=int(value)).first() if value.isdigit() else None
+
+
 def _initial(request: HttpRequest) -> dict[str, Any]:
-    """From the ticket the operator came from: its number as the incident or change,
-    and all its devices as the targets."""
+    """From the ticket the operator came from: its number as the incident, change or
+    problem, and all its devices as the targets. From a problem ("fix everywhere") the
+    problem is the authority for read-only actions; its fix change, when approved, is
+    filled in for the rest."""
     initial: dict[str, Any] = {"authority_kind": AuthorityKind.CHANGE}
     incident = Incident.objects.filter(pk=request.GET.get("incident") or None).first() \
         if str(request.GET.get("incident", "")).isdigit() else None
@@ -105,16 +114,33 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
     if change is not None:
         initial.update(change=change.number, authority_kind=AuthorityKind.CHANGE,
                        ticket_devices=True)
+    problem = _ticket_from(request, Problem, "problem")
+    if problem is not None:
+        initial.update(problem=problem.number, authority_kind=AuthorityKind.PROBLEM,
+                       ticket_devices=True)
+        fix = problem.fix_change
+        if fix is not None and fix.state in APPROVED_CHANGE_STATES and "change" not in initial:
+            initial["change"] = fix.number
     if str(request.GET.get("version", "")).isdigit():
         initial["version"] = int(request.GET["version"])
     return initial
 
 
+def problem_url(number: str) -> str | None:
+    """A problem's desk page (None while the problems desk is not installed)."""
+    try:
+        return reverse("problems:detail", kwargs={"key": number})
+    except NoReverseMatch:
+        return None
+
+
 def _origin(form: RunForm) -> str | None:
     """Where "cancel" leads back to: the ticket the run is for."""
-    number = (form.data.get("incident") if form.is_bound else form.initial.get("incident"))
-    if number:
-        return reverse("incidents:detail", kwargs={"key": number})
+    values = form.data if form.is_bound else form.initial
+    if values.get("problem"):
+        return problem_url(values["problem"])
+    if values.get("incident"):
+        return reverse("incidents:detail", kwargs={"key": values["incident"]})
     return None
 
 
@@ -196,7 +222,8 @@ EXCLUSION_LABELS = {
 
 def _run_or_404(pk: int) -> Run:
     return get_object_or_404(Run.objects.select_related(
-        "version__action", "started_by", "incident", "change", "template_version__template"),
+        "version__action", "started_by", "incident", "change", "problem",
+        "template_version__template"),
         pk=pk)
 
 

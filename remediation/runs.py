@@ -57,7 +57,8 @@ def _refuse(field_name: str, message: str, code: str = "invalid") -> DomainError
 
 def authority_of(run: Run) -> Authority:
     return Authority(kind=run.authority_kind, change=run.change,
-                     template_version=run.template_version, incident=run.incident)
+                     template_version=run.template_version, incident=run.incident,
+                     problem=run.problem)
 
 
 # --- Planning ---------------------------------------------------------------------------
@@ -94,7 +95,8 @@ def run_preview(*, version: ActionVersion, targets: Any, authority: Authority,
     version_runnable(version)
     params_validate(version, params if params is not None else {})
     authority_check(version, authority, now)
-    devices = targeting.resolve(targets, incident=authority.incident, change=authority.change)
+    devices = targeting.resolve(targets, incident=authority.incident, change=authority.change,
+                                problem=authority.problem)
     until = expires_at
     if authority.change is not None and authority.change.planned_end:
         until = min(filter(None, (until, authority.change.planned_end)))
@@ -135,7 +137,8 @@ def run_start(*, actor: Any, version: ActionVersion, targets: Any, authority: Au
     run = Run.objects.create(
         version=version, params=clean, authority_kind=authority.kind,
         change=authority.change, template_version=authority.template_version,
-        incident=incident, targets=targets, excluded=found.excluded, rollout=rollout,
+        incident=incident, problem=authority.problem, targets=targets,
+        excluded=found.excluded, rollout=rollout,
         canary_size=canary_size, canary_percent=canary_percent, batch_size=batch_size,
         pause_seconds=pause_seconds, failure_threshold=failure_threshold,
         resolve_incident=bool(incident is not None and version.action.resolves_incident),
@@ -199,53 +202,98 @@ def action_spec(version: ActionVersion) -> dict[str, Any]:
             "read_only": version.read_only, "risk": version.risk}
 
 
-@transaction.atomic
-def wave_dispatch(run_id: int, number: int) -> int:
-    """Sign and send one wave: its executions' jobs in bulk, agents nudged after the
-    commit. Idempotent: a wave already sent, a run no longer running or a wave not due
-    yet sends nothing. Returns how many jobs were written."""
-    from fleet.services import jobs_create
+# A wave is signed and committed this many jobs at a time, each part nudged as it
+# commits: the first agents have their jobs while the rest are still being signed (one
+# transaction for 10,000 held every delivery back until the last signature).
+DISPATCH_CHUNK = 2000
 
+
+def wave_dispatch(run_id: int, number: int) -> int:
+    """Sign and send one wave: its executions' jobs in bulk, in parts of DISPATCH_CHUNK
+    in execution id order, agents nudged after each part commits. Idempotent and
+    resumable: a wave not due yet, a run no longer running or a wave already finished
+    sends nothing; a wave that a killed worker left half sent gets only the executions
+    after the last one sent. Returns how many jobs were written."""
+    if not _wave_begin(run_id, number):
+        return 0
+    written = 0
+    while part := _wave_send_part(run_id, number):
+        written += part
+    return written
+
+
+@transaction.atomic
+def _wave_begin(run_id: int, number: int) -> bool:
+    """Check and mark the wave sending; true when it may have executions to send."""
     # "of self": PostgreSQL does not lock the nullable side of an outer join.
     run = (Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
-        "incident").filter(pk=run_id).first())
+        "incident", "problem").filter(pk=run_id).first())
     if run is None or run.state != RunState.RUNNING:
-        return 0
+        return False
     wave = Wave.objects.select_for_update().filter(run=run, number=number).first()
-    if wave is None or wave.state != WaveState.PENDING:
-        return 0
+    if wave is None or wave.state not in (WaveState.PENDING, WaveState.RUNNING):
+        return False
+    if wave.state == WaveState.RUNNING:  # sent in part before: the rest
+        return True
     now = timezone.now()
     if wave.not_before and wave.not_before > now:
-        return 0
+        return False
     try:
         version_runnable(run.version)
         authority_check(run.version, authority_of(run), now)
     except DomainError as error:
         _pause(run, _("Wave %(n)d was not sent: %(why)s") % {"n": number, "why": error.message})
-        return 0
-    executions = list(Execution.objects.filter(run=run, wave=number,
-                                               state=ExecutionState.QUEUED)
-                      .values_list("pk", "agent_id"))
+        return False
     wave.state, wave.dispatched_at = WaveState.RUNNING, now
     wave.save(update_fields=["state", "dispatched_at"])
     run.current_wave = number
     run.save(update_fields=["current_wave"])
+    if not Execution.objects.filter(run=run, wave=number,
+                                    state=ExecutionState.QUEUED).exists():
+        _check_wave_later(run.pk)
+        return False
+    return True
+
+
+def _unsent(run_id: int, number: int, sent_through: Any) -> Any:
+    """The wave's queued executions not sent yet: those after the last id sent."""
+    found = Execution.objects.filter(run_id=run_id, wave=number, state=ExecutionState.QUEUED)
+    return found.filter(pk__gt=sent_through) if sent_through is not None else found
+
+
+@transaction.atomic
+def _wave_send_part(run_id: int, number: int) -> int:
+    """Sign and write the next part of the wave; 0 when nothing is left to send (or the
+    run stopped: a cancel takes the run's lock, so no part is sent after it). Where to
+    go on from is read under that lock, so two dispatchers never send the same part."""
+    from fleet.services import jobs_create
+
+    run = (Run.objects.select_for_update(of=("self",)).select_related("version__action")
+           .filter(pk=run_id).first())
+    if run is None or run.state != RunState.RUNNING:
+        return 0
+    sent_through = Wave.objects.filter(run=run, number=number).values_list(
+        "sent_through", flat=True).first()
+    now = timezone.now()
     if run.expires_at <= now:
-        Execution.objects.filter(run=run, wave=number, state=ExecutionState.QUEUED).update(
+        left = _unsent(run.pk, number, sent_through).update(
             state=ExecutionState.UNREACHABLE, updated_at=now,
             reason=_("The run's delivery time had passed before this wave was sent."))
-        _check_wave_later(run.pk)
+        if left:
+            _check_wave_later(run.pk)
         return 0
-    if executions:
-        version = run.version
-        jobs_create(agents=[agent_id for _pk, agent_id in executions],
-                    ids=[pk for pk, _agent in executions], kind="action",
-                    action=version.action.name, version=version.version,
-                    script=version.script, params=run.params, spec=action_spec(version),
-                    expires_at=run.expires_at, as_models=False)
-    else:
-        _check_wave_later(run.pk)
+    executions = list(_unsent(run.pk, number, sent_through).order_by("pk").values_list(
+        "pk", "agent_id")[:DISPATCH_CHUNK])
+    if not executions:
+        return 0
+    version = run.version
+    jobs_create(agents=[agent_id for _pk, agent_id in executions],
+                ids=[pk for pk, _agent in executions], kind="action",
+                action=version.action.name, version=version.version,
+                script=version.script, params=run.params, spec=action_spec(version),
+                expires_at=run.expires_at, as_models=False)
+    Wave.objects.filter(run=run, number=number).update(sent_through=executions[-1][0])
     return len(executions)
 
 
@@ -440,7 +488,7 @@ def _after_finish(run_id: int) -> None:
 def _locked(run: Run) -> Run:
     return Run.objects.select_for_update(of=("self",)).select_related(
         "version__action", "change__template_version", "template_version__template",
-        "incident").get(pk=run.pk)
+        "incident", "problem").get(pk=run.pk)
 
 
 @transaction.atomic
@@ -512,11 +560,11 @@ def run_cancel(*, actor: Any, run: Run) -> Run:
 # --- On the ticket ----------------------------------------------------------------------
 
 def _tickets(run: Run) -> list[Any]:
-    return [ticket for ticket in (run.incident, run.change) if ticket is not None]
+    return [ticket for ticket in (run.incident, run.change, run.problem) if ticket is not None]
 
 
 def _post(run: Run, body: str, actor: Any = None) -> None:
-    """A work note on the run's incident and change (the desk's timeline)."""
+    """A work note on the run's incident, change and problem (the desk's timeline)."""
     from tickets.services import ticket_comment
 
     for ticket in _tickets(run):
@@ -554,7 +602,7 @@ def run_summarise(run_id: int) -> None:
     """Once finished: the summary on the ticket, then resolve the incident if the run
     was set to and succeeded on every device of the incident. Done once."""
     run = Run.objects.select_for_update(of=("self",)).select_related(
-        "version__action", "incident", "change").filter(pk=run_id).first()
+        "version__action", "incident", "change", "problem").filter(pk=run_id).first()
     if run is None or not run.finished or run.summary_posted_at is not None:
         return
     run.summary_posted_at = timezone.now()
@@ -598,6 +646,12 @@ def sweep() -> None:
             number=F("run__current_wave")).exclude(not_before__gt=now).values_list(
             "run_id", "number"):
         wave_dispatch(run_id, number)
+    # Waves a killed worker left half sent: the rest (the executions without a job).
+    for run_id, number, sent_through in Wave.objects.filter(
+            run__state=RunState.RUNNING, state=WaveState.RUNNING,
+            number=F("run__current_wave")).values_list("run_id", "number", "sent_through"):
+        if _unsent(run_id, number, sent_through).exists():
+            wave_dispatch(run_id, number)
     for run_id in Run.objects.filter(state=RunState.RUNNING).values_list("pk", flat=True):
         if _current_wave_settled(run_id):
             advance(run_id)

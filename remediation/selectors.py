@@ -33,7 +33,7 @@ def runs() -> QuerySet[Run]:
     """Runs with their counts (devices, done, succeeded, failed) in the same query."""
     pending = Q(executions__state__in=PENDING_EXECUTION_STATES)
     return Run.objects.select_related(
-        "version__action", "started_by", "incident", "change",
+        "version__action", "started_by", "incident", "change", "problem",
         "template_version__template").annotate(
         devices=Count("executions"),
         done=Count("executions", filter=~pending),

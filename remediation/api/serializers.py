@@ -15,6 +15,7 @@ from rest_framework import serializers
 from changes.models import Change, ChangeTemplateVersion
 from incidents.models import Incident
 from itsm.errors import DomainError
+from problems.models import Problem
 
 from ..authority import Authority
 from ..models import (
@@ -127,6 +128,32 @@ class _Strict(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"oneOf": [{"type": "boolean"},
+                                {"type": "string", "enum": ["incident", "change", "problem"]}]})
+class TicketTargetField(serializers.Field):
+    """``true``/``false``, or the name of the run's ticket whose devices are meant."""
+
+    default_error_messages = {"invalid": _("true, false, or one of incident, change, "
+                                           "problem.")}
+
+    def to_internal_value(self, data: Any) -> bool | str:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str):
+            lowered = data.strip().lower()
+            if lowered in ("incident", "change", "problem"):
+                return lowered
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no", ""):
+                return False
+        self.fail("invalid")
+        return False  # not reached
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class RunTargetsSerializer(_Strict):
     devices = serializers.ListField(child=serializers.IntegerField(min_value=1),
                                     required=False, help_text="CI ids of devices.")
@@ -137,9 +164,12 @@ class RunTargetsSerializer(_Strict):
     query = serializers.CharField(
         required=False, allow_blank=True, max_length=100,
         help_text="Every device whose name, hostname or location contains this text.")
-    ticket = serializers.BooleanField(
-        required=False, help_text="Every device of the run's incident or change: its CIs "
-                                  "and services and the devices one relationship away.")
+    ticket = TicketTargetField(
+        required=False,
+        help_text="Every device of the run's tickets: `true` for all of them (incident, "
+                  "change, problem), or `incident`, `change` or `problem` for that one. A "
+                  "ticket's devices are its CIs and services (a problem's: its own and "
+                  "those of its linked incidents) and the devices one relationship away.")
 
 
 class RunAuthoritySerializer(_Strict):
@@ -157,6 +187,12 @@ class RunAuthoritySerializer(_Strict):
         help_text="The incident's number (INC0000042) or id. kind=incident: open, and the "
                   "action read-only. With another kind the run is still reported on it "
                   "(and may resolve it).")
+    problem = serializers.CharField(
+        required=False, allow_blank=True, max_length=20,
+        help_text="The problem's number (PRB0000007) or id. kind=problem: open (not "
+                  "resolved or closed), and the action read-only; an action that changes "
+                  "devices needs kind=change. With another kind the run is still reported "
+                  "on the problem (fix everywhere under a change).")
 
 
 class RunRolloutSerializer(_Strict):
@@ -254,7 +290,8 @@ def run_arguments(data: dict[str, Any]) -> dict[str, Any]:
         kind=kind, template_version=template,
         change=_ticket(Change, given.get("change", ""), "authority.change")
         if kind == AuthorityKind.CHANGE else None,
-        incident=_ticket(Incident, given.get("incident", ""), "authority.incident"))
+        incident=_ticket(Incident, given.get("incident", ""), "authority.incident"),
+        problem=_ticket(Problem, given.get("problem", ""), "authority.problem"))
     targets = data["targets"]
     chosen: dict[str, Any] = {}
     if targets.get("devices"):
@@ -263,7 +300,7 @@ def run_arguments(data: dict[str, Any]) -> dict[str, Any]:
         if (targets.get(key) or "").strip():
             chosen[key] = targets[key].strip()
     if targets.get("ticket"):
-        chosen["ticket"] = True
+        chosen["ticket"] = targets["ticket"]
     rollout = data.get("rollout") or {"mode": Rollout.ALL, "pause_seconds": 0,
                                       "failure_threshold": 10}
     return {"version": version, "params": data["params"], "targets": chosen,
@@ -339,6 +376,8 @@ class RunSerializer(serializers.ModelSerializer):
                                           default=None)
     incident_number = serializers.CharField(source="incident.number", read_only=True,
                                             default=None)
+    problem_number = serializers.CharField(source="problem.number", read_only=True,
+                                           default=None)
     authority = serializers.SerializerMethodField(help_text="What allows the run, in words.")
     rollout = RunRolloutSettingsSerializer(source="*", read_only=True)
     started_by = serializers.CharField(source="started_by.username", read_only=True,
@@ -353,7 +392,8 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = ["id", "reference", "action", "version", "version_number", "params",
                   "authority_kind", "authority", "change", "change_number",
-                  "template_version", "incident", "incident_number", "targets", "rollout",
+                  "template_version", "incident", "incident_number", "problem",
+                  "problem_number", "targets", "rollout",
                   "resolve_incident", "state", "stop_reason", "current_wave", "wave_count",
                   "expires_at", "started_by", "created_at", "finished_at", "devices",
                   "done", "succeeded", "failed"]

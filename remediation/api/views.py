@@ -201,6 +201,7 @@ class VersionViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
 REQUEST_FIELDS = {
     "authority_kind": "authority.kind", "change": "authority.change",
     "template_version": "authority.template_version", "incident": "authority.incident",
+    "problem": "authority.problem",
     "rollout": "rollout.mode", "canary_size": "rollout.canary_size",
     "canary_percent": "rollout.canary_percent", "batch_size": "rollout.batch_size",
     "pause_seconds": "rollout.pause_seconds",
@@ -233,7 +234,7 @@ RUN_FLOW = """
    overall and per wave. `state`: `running`; `paused` when a wave failed on more than
    `rollout.failure_threshold` % of its devices or the authority lapsed (`stop_reason`
    says which): `POST …/continue/` or `POST …/cancel/`; `completed` or `cancelled` at the
-   end, with `summary` (the text posted on the incident or change).
+   end, with `summary` (the text posted on the incident, change or problem).
 4. `GET /api/v1/remediation/runs/{id}/executions/?state=failed` lists the devices with
    their exit code, output and duration.
 """
@@ -245,8 +246,8 @@ RUN_FLOW = """
     retrieve=extend_schema(summary="A run with its progress (poll this)"))
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
     __doc__ = ("Remediation runs: an approved action version sent to devices under an "
-               "authority, in waves. Filters: `state`, `action` (name), `incident` and "
-               "`change` (number or id).\n" + RUN_FLOW)
+               "authority, in waves. Filters: `state`, `action` (name), `incident`, "
+               "`change` and `problem` (number or id).\n" + RUN_FLOW)
 
     filterset_class = RunFilterSet
     permission_classes = PERMISSIONS

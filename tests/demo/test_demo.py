@@ -36,7 +36,9 @@ from incidents.metrics import incident_metrics
 from incidents.models import Incident, IncidentState
 from incidents.similar import similar_open_incidents
 from notifications.models import Notification
+from problems.models import Problem
 from tickets.models import Watcher
+from trends.models import Proposal
 
 User = get_user_model()
 UTC = datetime.UTC
@@ -65,6 +67,8 @@ def counts() -> dict[str, int]:
         "notifications": Notification.objects.count(),
         "audit": AuditEntry.objects.count(),
         "changes": Change.objects.count(),
+        "problems": Problem.objects.count(),
+        "proposals": Proposal.objects.count(),
     }
 
 
@@ -366,3 +370,111 @@ def test_demo_remediation_library_store_incident_and_a_finished_run():
     assert counts_by_state["failed"] == 1 and counts_by_state["succeeded"] >= 5
     note = finished.change.activities.filter(kind="work_note").order_by("pk").last()
     assert finished.reference in note.body and "1 failed" in note.body
+
+
+# --- Problems --------------------------------------------------------------------------
+
+def test_the_demo_problems_span_the_lifecycle_with_known_errors_and_fixes():
+    from demo.problems_demo import PROBLEMS
+    from tickets.models import Activity
+
+    problems = {p.title: p for p in Problem.objects.prefetch_related("incidents")}
+    assert len(problems) == len(PROBLEMS) and 6 <= len(problems) <= 8
+    assert {p.state for p in problems.values()} >= {"new", "assess", "rca", "fix_in_progress",
+                                                    "resolved", "closed"}
+    assert all(p.number.startswith("PRB") for p in problems.values())
+    known = [p for p in problems.values() if p.known_error]
+    assert len(known) >= 3 and all(p.workaround and p.known_error_at for p in known)
+    assert sum(1 for p in problems.values() if p.incidents.all()) >= 6
+    assert any(len(p.five_whys) >= 5 for p in problems.values())
+    not_found = [p for p in problems.values() if p.cause_not_found]
+    assert any(p.state == "closed" and p.cause_not_found_reason for p in not_found)
+    assert any(p.fix_change_id for p in problems.values())
+    # The known error's workaround reached the callers of its open incidents.
+    vpn = problems["VPN sessions drop after about an hour for home workers"]
+    open_incident = vpn.incidents.get(title="Cannot connect to VPN from home")
+    assert Activity.objects.filter(content_type__model="incident", object_id=open_incident.pk,
+                                   kind="comment", public=True,
+                                   body__contains="TCP 443").exists()
+    assert vpn.state == "fix_in_progress" and open_incident.state != "resolved"
+
+
+def test_the_demo_fixes_a_known_error_everywhere_with_a_finished_read_only_run():
+    from demo.kedb_demo import PROBLEM_TITLE
+    from problems import kedb
+    from remediation import runs
+
+    problem = Problem.objects.get(title=PROBLEM_TITLE)
+    run = problem.remediation_runs.get()
+    assert run.authority_kind == "problem" and run.state == "completed"
+    assert run.targets == {"ticket": "problem"}
+    counts_by_state = runs.progress(run)["counts"]
+    assert counts_by_state["failed"] == 1 and counts_by_state["succeeded"] >= 5
+    note = problem.activities.filter(kind="work_note").order_by("pk").last()
+    assert run.reference in note.body and "1 failed" in note.body
+    # The known errors are found by what the desk types and picks.
+    email = problem.services.get(name="Email & Collaboration")
+    found = kedb.known_error_suggestions(title="Outlook keeps asking for my password",
+                                         service=email)
+    assert found and found[0].problem == problem and "same service" in found[0].reasons
+    assert problem in [s.problem for s in kedb.known_errors_search("outlook")]
+
+
+def test_demo_knowledge_base(client):
+    from knowledge.models import Article, ArticleState, VersionState
+    from knowledge.search import articles_search
+
+    # Given the demo's knowledge base
+    articles = Article.objects.all()
+    assert articles.filter(state=ArticleState.PUBLISHED).count() >= 18
+    assert articles.filter(state=ArticleState.REVIEW).count() == 1
+    assert articles.filter(state=ArticleState.RETIRED).count() == 1
+    assert articles.filter(audience="staff", state=ArticleState.PUBLISHED).count() >= 2
+    assert articles.filter(state=ArticleState.PUBLISHED,
+                           next_review_at__lte=timezone.now()).count() == 1
+    vpn = articles.get(title="Connect to the VPN from home")
+    assert vpn.versions.filter(state=VersionState.DRAFT).exists()
+    assert articles.filter(helpful_count__gt=0).exists()
+    # When a requester searches the way people type
+    requester = User.objects.get(username="requester")
+    found = articles_search("vpn wont connect", user=requester)
+    # Then the right article comes first and staff runbooks stay hidden
+    assert found[0] == vpn
+    assert not [a for a in articles_search("till synchronising", user=requester)
+                if a.audience == "staff"]
+    assert User.objects.get(username="knowledge.manager").has_perm(
+        "knowledge.publish_article")
+    client.force_login(requester)
+    page = client.get("/portal/knowledge/")
+    assert page.status_code == 200 and "Tills &amp; point of sale" in page.content.decode()
+
+
+def test_the_demo_known_errors_are_in_the_knowledge_base():
+    from knowledge.models import ArticleState
+    from problems.publishing import known_error_article
+
+    known_errors = list(Problem.objects.filter(known_error=True))
+    assert len(known_errors) >= 3
+    for problem in known_errors:
+        article = known_error_article(problem)
+        assert article.state == ArticleState.PUBLISHED and article.audience == "everyone"
+        assert article.category.slug == "known-errors"
+        assert problem.workaround.strip() in article.current_version.body
+
+
+def test_demo_shows_trend_proposals_open_and_one_dismissed(client):
+    from demo.trends_demo import ACCESS_POINT, TEAMS_CALLS, WAREHOUSE, WAREHOUSE_CI
+
+    open_ones = Proposal.objects.filter(state="open")
+    by_ci = open_ones.get(kind="ci", ci__name=WAREHOUSE_CI)
+    assert {i.title for i in by_ci.incidents.all()} == {row[0] for row in WAREHOUSE}
+    text = open_ones.get(kind="text", incidents__title=TEAMS_CALLS[0][0])
+    assert {row[0] for row in TEAMS_CALLS} <= {i.title for i in text.incidents.all()}
+    dismissed = Proposal.objects.get(state="dismissed")
+    assert dismissed.ci.name == ACCESS_POINT and dismissed.dismiss_reason
+    assert dismissed.decided_by.username == "problem.manager"
+    client.force_login(User.objects.get(username="problem.manager"))
+    page = client.get("/desk/trends/").content.decode()
+    assert by_ci.title in page and text.title in page and "Accept: open a problem" in page
+    history = client.get("/desk/trends/?state=dismissed").content.decode()
+    assert dismissed.dismiss_reason in history

@@ -77,3 +77,38 @@ def test_simulated_agents_answer_action_jobs(channel_server, fleet_manager, grou
         output = sim.communicate(timeout=20)[0]
     report = json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
     assert report["actions"] == 3 and report["actions_failed"] == 1
+
+
+@pytest.mark.parametrize("sodium", [True, False], ids=["libsodium", "agent"])
+def test_the_simulators_signature_check_is_the_agents(sodium, monkeypatch):
+    """Whichever library verifies, the simulator accepts exactly what the agent accepts:
+    a valid signature over the canonical form (key order does not count), and nothing
+    tampered, signed by another key, unknown or malformed."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from itsm_agent.envelope import canonical_json, load_public_keys, verify_signature
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import fleet_sim
+
+    if not sodium:
+        monkeypatch.setitem(sys.modules, "nacl.signing", None)  # as if not installed
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)
+    keys = load_public_keys([{"key_id": "k1", "public_key": base64.b64encode(public).decode()}])
+    check = fleet_sim.signature_checker(keys)
+    envelope = {"execution_id": "e1", "agent_id": "a1", "sequence": 7, "params": {"b": 1}}
+    signed = base64.b64encode(key.sign(canonical_json(envelope))).decode()
+    by_other = base64.b64encode(other.sign(canonical_json(envelope))).decode()
+    reordered = json.loads(json.dumps(dict(reversed(list(envelope.items())))))
+    cases = [(envelope, signed, "k1", True), (reordered, signed, "k1", True),
+             ({**envelope, "sequence": 8}, signed, "k1", False),
+             (envelope, by_other, "k1", False), (envelope, signed, "k2", False),
+             (envelope, "not base64!", "k1", False), (envelope, None, "k1", False),
+             ("not a dict", signed, "k1", False)]
+    for env, signature, key_id, expected in cases:
+        assert check(env, signature, key_id) is expected
+        assert verify_signature(env, signature, key_id, keys) is expected

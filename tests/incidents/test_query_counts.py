@@ -24,8 +24,8 @@ QUEUE_LIST_QUERIES = 6
 # has children or a review), its category and subcategory, its service and CI (2), its
 # timeline, the names in its field changes (people, groups: 2), the assignment form's
 # groups and members (2), its SLA timers, its changes (linked or caused), its remediation
-# runs with their counts (one query). No children: no query for them.
-DETAIL_QUERIES = 13
+# runs with their counts (one query), its problems. No children: no query for them.
+DETAIL_QUERIES = 14
 # API list: token, the page of incidents with callers (one query).
 API_LIST_QUERIES = 2
 # API detail: token, the incident with its caller.

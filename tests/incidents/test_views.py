@@ -374,15 +374,15 @@ def test_the_detail_query_count_is_pinned(agent_client, agent, requester, desk_t
     incident = log(agent, "Slow laptop", requester=requester)
     services.incident_respond(actor=agent, incident=incident, body="Hello")
     agent_client.get(detail(incident))  # warm the caches
-    # 9: the page's 5, its SLA timers, its changes, its remediation runs and the header
-    # bell (no children: no query for them)
-    with django_assert_num_queries(9):
+    # 10: the page's 5, its SLA timers, its changes, its problems, its remediation runs and
+    # the header bell (no children: no query for them)
+    with django_assert_num_queries(10):
         agent_client.get(detail(incident))
     for number in range(5):
         services.incident_respond(actor=agent, incident=incident, body=f"Note {number}",
                                   internal=True)
     services.incident_transition(actor=agent, incident=incident, to_state="in_progress")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         agent_client.get(detail(incident))
 
 

@@ -301,6 +301,46 @@ def test_the_sweep_sends_a_wave_whose_task_was_lost(fleet, action, change, opera
     assert run.waves.get().state == "running"
 
 
+def test_a_wave_is_sent_in_parts_and_a_half_sent_wave_is_finished_by_the_sweep(
+        fleet, action, change, operator, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(runs, "DISPATCH_CHUNK", 4)
+    run = start(operator, action, authority=Authority("change", change=change))
+    real_part, parts = runs._wave_send_part, []
+
+    def part_then_die(run_id, number):
+        if parts:
+            raise SystemExit("worker killed")  # after the first part committed
+        parts.append(real_part(run_id, number))
+        return parts[-1]
+
+    monkeypatch.setattr(runs, "_wave_send_part", part_then_die)
+    with django_capture_on_commit_callbacks() as nudges, pytest.raises(SystemExit):
+        runs.wave_dispatch(run.pk, 1)
+    assert parts == [4] and len(nudges) == 1  # the first part was nudged on its own
+    assert Job.objects.filter(kind="action").count() == 4
+    assert run.waves.get().state == "running"
+    monkeypatch.setattr(runs, "_wave_send_part", real_part)
+    runs.sweep()  # the rest: 6 more, in two parts
+    assert Job.objects.filter(kind="action").count() == 10
+    assert set(Job.objects.values_list("pk", flat=True)) == set(
+        Execution.objects.filter(run=run).values_list("pk", flat=True))
+    assert [s for s in Job.objects.values_list("sequence", flat=True)] == [1] * 10
+    runs.sweep()  # nothing sent twice
+    assert runs.wave_dispatch(run.pk, 1) == 0
+    assert Job.objects.filter(kind="action").count() == 10
+
+
+def test_no_part_of_a_wave_is_sent_after_a_cancel(fleet, action, change, operator,
+                                                  monkeypatch):
+    monkeypatch.setattr(runs, "DISPATCH_CHUNK", 4)
+    run = start(operator, action, authority=Authority("change", change=change))
+    assert runs._wave_begin(run.pk, 1) and runs._wave_send_part(run.pk, 1) == 4
+    runs.run_cancel(actor=operator, run=run)
+    assert runs._wave_send_part(run.pk, 1) == 0 and runs.wave_dispatch(run.pk, 1) == 0
+    assert Job.objects.filter(kind="action").count() == 4
+    assert states(run).count("cancelled") == 10  # 6 never sent, 4 asked to stop
+
+
 def test_a_text_query_targets_devices_by_name_hostname_or_location(fleet, action, change):
     from cmdb.models import ConfigurationItem
     ConfigurationItem.objects.filter(name__in=["lap-03", "lap-04"]).update(
