@@ -73,6 +73,20 @@ def command_run() -> None:
     os.execve(str(BIN / "honcho"), ["honcho", "start", "-f", "Procfile"], env)
 
 
+def parallel_args(args: list[str]) -> list[str]:
+    """pytest-xdist's options: one test process per core (at most 4), the browser
+    journeys kept on one of them; none when the caller chose (-n, -p no:xdist) or
+    ITSM_TEST_WORKERS=0|1."""
+    if any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses="))
+           for a in args):
+        return []
+    workers = int(os.environ.get("ITSM_TEST_WORKERS") or min(os.cpu_count() or 1, 4))
+    # Groups in the order pytest-django sorted the tests (tests/conftest.py), not largest
+    # first.
+    return (["-n", str(workers), "--dist", "loadgroup", "--no-loadscope-reorder"]
+            if workers > 1 else [])
+
+
 def command_test(args: list[str]) -> None:
     ensure_environment("dev")
     env = {**os.environ}
@@ -83,7 +97,9 @@ def command_test(args: list[str]) -> None:
     run(PYTHON, "manage.py", "makemigrations", "--check", "--dry-run",
         env={**env, "DJANGO_SETTINGS_MODULE": "itsm.settings"})
     database = env.get("DATABASE_URL", "sqlite (embedded)").split("@")[-1]
-    say(f"Running the test suite on {database}")
+    args = [*parallel_args(args), *args]
+    say(f"Running the test suite on {database}" + (f" in {args[1]} processes" if args[:1]
+                                                    == ["-n"] else ""))
     result = subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 

@@ -289,3 +289,4 @@ def pytest_runtest_makereport(item, call):
         item.rep_call = report
     return report
 
+

@@ -23,12 +23,11 @@ from .conftest_channel import (
 )
 from .test_agent_e2e import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
 SPEC = {"type": "builtin", "builtin": "flush_dns", "interpreter": "", "parameters": [],
         "timeout": 60, "run_as": "", "read_only": False, "risk": "low"}
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_simulated_agents_answer_action_jobs(channel_server, fleet_manager, group,
                                              signing_key):
     _row, secret = services.enrolment_secret_create(

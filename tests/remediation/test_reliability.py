@@ -41,6 +41,7 @@ from tickets.services import ticket_create
 from .conftest import approve
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
+              pytest.mark.usefixtures("database_as_migrated"),
               pytest.mark.worker]
 
 ROOT = Path(__file__).resolve().parents[2]

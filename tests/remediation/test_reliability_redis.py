@@ -27,7 +27,8 @@ from .test_reliability import (  # noqa: F401 (fixtures)
     wait_for,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
+              pytest.mark.usefixtures("database_as_migrated")]
 
 
 class PrivateRedis:
