@@ -80,12 +80,16 @@ def update_returning(model: type[models.Model], *, assignments: dict[str, str],
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         if postgresql():
-            chosen = f"{pk_column} = ANY({_array_param(model)})"
+            chosen = f"{pk_column} = ANY({_array_param(model)}){extra}"
             if lock_in_order:
-                chosen = (f"{pk_column} IN (SELECT {pk_column} FROM {table} WHERE "
-                          f"{pk_column} = ANY({_array_param(model)}) ORDER BY {pk_column} "
-                          "FOR UPDATE)")
-            cursor.execute(f"UPDATE {table} SET {sets} WHERE {chosen}{extra}{back}",
+                # The ids locked are collected first (an init plan, run once), then
+                # updated through the primary key: as "IN (subquery)" the planner could
+                # join the two, and with statistics that saw no row matching ``where``
+                # (no queued job) it chose a nested loop that ran the locking subquery
+                # again for every row of the table: seconds per 500 jobs.
+                chosen = (f"{pk_column} = ANY(ARRAY(SELECT {pk_column} FROM {table} WHERE "
+                          f"{chosen} ORDER BY {pk_column} FOR UPDATE))")
+            cursor.execute(f"UPDATE {table} SET {sets} WHERE {chosen}{back}",
                            [*params, array_literal(ids), *where_params])
             return list(cursor.fetchall()) if returning else []
         for start in range(0, len(ids), SQLITE_CHUNK):
