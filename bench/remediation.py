@@ -138,9 +138,9 @@ def allow_actions() -> None:
 
 def clean() -> None:
     """Runs and jobs of earlier repetitions (not the agents), all but the last two: a
-    database in use holds its history, and planned for tables it believes empty, the
-    result writes cost PostgreSQL 8-100 s of CPU (VACUUM sets the row estimate from what
-    it finds, and ANALYZE of emptied tables the statistics)."""
+    database in use holds its history. (Planned with the statistics of tables holding no
+    queued job, marking jobs sent once cost PostgreSQL 8-100 s of CPU; fleet.bulk's
+    statements no longer depend on them: docs/benchmarks.md.)"""
     from django.db import connection
 
     from fleet.models import Job
