@@ -50,6 +50,10 @@ def test_a_normal_change_from_request_to_the_calendar(new_page, screenshot):
         panel.locator("summary").click()
     for fieldset in panel.locator("fieldset").all():
         fieldset.locator("input[type=radio]").first.check()
+    # Each answer asks for a preview, swapped in above the button: click once they are
+    # all in, or the button moves under the click.
+    expect(panel.locator(".risk-preview")).not_to_be_empty()
+    engineer.wait_for_function("!document.querySelector('.htmx-request')")
     panel.get_by_role("button", name="Assess risk").click()
     expect(engineer.locator("#risk-panel .risk-summary")).to_contain_text("points")
     engineer.get_by_role("button", name="Request authorisation").click()
