@@ -11,7 +11,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +19,7 @@ from django.views import View
 
 from accounts.models import Team
 from desk.access import DeskAccessMixin
-from desk.pickers import lookup_status_id, lookup_term
+from desk.picker_views import ticket_options
 from desk.saved_view_views import saved_views_context
 from incidents.bulk_forms import assignee_choices
 from incidents.models import Incident
@@ -46,7 +45,6 @@ SAVED_VIEW_LIST = "changes.change"  # the list's key among the desk's saved view
 FILTER_BAR = ("q", "state", "type", "risk", "category", "assignment_group",
               "planned_from", "planned_to")
 SINGLE_CHOICE_FILTERS = ("state", "type", "risk")
-LOOKUP_SIZE = 15
 
 
 # --- List -------------------------------------------------------------------------------
@@ -153,18 +151,8 @@ class IncidentLookupView(DeskAccessMixin, View):
     (newest first)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        text = lookup_term(request)
-        items: list[Incident] = []
-        searched = len(text) >= 2
-        if searched:
-            query = Q(title__icontains=text)
-            if text.upper().startswith("INC"):
-                query |= Q(number__startswith=text.upper())
-            items = list(Incident.objects.filter(query).only("number", "title", "state")
-                         .order_by("-created_at", "-id")[:LOOKUP_SIZE])
-        return render(request, "desk/_picker_options.html", {
-            "options": [(incident_token(i), i.get_state_display()) for i in items],
-            "status_id": lookup_status_id(request), "count": len(items) if searched else None})
+        return ticket_options(request, Incident.objects.only("number", "title", "state"),
+                              "INC", lambda i: (incident_token(i), i.get_state_display()))
 
 
 class GroupMembersView(DeskAccessMixin, View):

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views import View
@@ -11,6 +15,23 @@ from .access import DeskAccessMixin
 from .pickers import PICKER_SIZE, lookup_status_id, lookup_term, people_matching, person_token
 
 MIN_TERM = 2
+
+
+def ticket_options(request: HttpRequest, tickets: QuerySet, prefix: str,
+                   option: Callable[[Any], tuple[str, str]]) -> HttpResponse:
+    """A ticket picker's options: ``tickets`` whose title holds the text typed, or whose
+    number starts with it when it starts with the type's prefix ("CHG"), newest first."""
+    text = lookup_term(request)
+    searched = len(text) >= MIN_TERM
+    items: list[Any] = []
+    if searched:
+        query = Q(title__icontains=text)
+        if text.upper().startswith(prefix):
+            query |= Q(number__startswith=text.upper())
+        items = list(tickets.filter(query).order_by("-created_at", "-id")[:PICKER_SIZE])
+    return render(request, "desk/_picker_options.html", {
+        "options": [option(item) for item in items], "status_id": lookup_status_id(request),
+        "count": len(items) if searched else None})
 
 
 class PeopleLookupView(DeskAccessMixin, View):

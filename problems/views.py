@@ -22,7 +22,7 @@ from django.views import View
 from changes.models import Change
 from changes.views import FilterSelect
 from desk.access import DeskAccessMixin
-from desk.pickers import lookup_status_id, lookup_term
+from desk.picker_views import ticket_options
 from desk.saved_view_views import saved_views_context
 from incidents.models import Incident
 from itsm.errors import DomainError, NotPermitted
@@ -53,7 +53,6 @@ SAVED_VIEW_LIST = "problems.problem"  # the list's key among the desk's saved vi
 User = get_user_model()
 FILTER_BAR = ("q", "state", "priority", "category", "known_error", "assignment_group",
               "assignee")
-LOOKUP_SIZE = 15
 
 
 def _refused(error: DomainError) -> None:
@@ -124,18 +123,8 @@ class ChangeLookupView(DeskAccessMixin, View):
     """Suggestions for the permanent-fix picker: by number or part of the title."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        text = lookup_term(request)
-        items: list[Change] = []
-        searched = len(text) >= 2
-        if searched:
-            query = Q(title__icontains=text)
-            if text.upper().startswith("CHG"):
-                query |= Q(number__startswith=text.upper())
-            items = list(Change.objects.filter(query).only("number", "title", "state")
-                         .order_by("-created_at", "-id")[:LOOKUP_SIZE])
-        return render(request, "desk/_picker_options.html", {
-            "options": [(change_token(c), c.get_state_display()) for c in items],
-            "status_id": lookup_status_id(request), "count": len(items) if searched else None})
+        return ticket_options(request, Change.objects.only("number", "title", "state"), "CHG",
+                              lambda c: (change_token(c), c.get_state_display()))
 
 
 class ProblemLookupView(DeskAccessMixin, View):
@@ -143,20 +132,11 @@ class ProblemLookupView(DeskAccessMixin, View):
     resolved problems by number or part of the statement, newest first."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        text = lookup_term(request)
-        items: list[Problem] = []
-        searched = len(text) >= 2
-        if searched:
-            query = Q(title__icontains=text)
-            if text.upper().startswith("PRB"):
-                query |= Q(number__startswith=text.upper())
-            items = list(Problem.objects.filter(query).exclude(state=ProblemState.CLOSED)
-                         .only("number", "title", "state", "known_error")
-                         .order_by("-created_at", "-id")[:LOOKUP_SIZE])
-        return render(request, "desk/_picker_options.html", {
-            "options": [(problem_token(p), p.get_state_display()
-                         + (" · " + _("known error") if p.known_error else "")) for p in items],
-            "status_id": lookup_status_id(request), "count": len(items) if searched else None})
+        problems = Problem.objects.exclude(state=ProblemState.CLOSED).only(
+            "number", "title", "state", "known_error")
+        return ticket_options(request, problems, "PRB", lambda p: (
+            problem_token(p),
+            p.get_state_display() + (" · " + _("known error") if p.known_error else "")))
 
 
 # --- Create -----------------------------------------------------------------------------
