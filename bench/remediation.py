@@ -298,7 +298,9 @@ class Nudges:
     def _listen(self) -> None:
         for message in self.pubsub.listen():
             if message.get("type") == "message":
-                self.seen.append((time.time(), len(json.loads(message["data"]))))
+                nudge = json.loads(message["data"])  # agent ids, or {"jobs": [...]}
+                self.seen.append((time.time(), len(nudge.get("jobs", ())
+                                                   if isinstance(nudge, dict) else nudge)))
 
     def since(self, moment: float) -> list[tuple[float, int]]:
         return [entry for entry in self.seen if entry[0] >= moment]

@@ -263,6 +263,19 @@ def _fetch_pending(agent_ids: Sequence[str]) -> dict[str, list[Wire]]:
     return pending
 
 
+def _mark_pushed(pushed: dict[str, list[Wire]]) -> dict[str, list[Wire]]:
+    """Jobs that came with their nudge: those still queued marked sent (one statement),
+    and only those kept: one sent, answered or cancelled meanwhile is not sent again."""
+    moved = set(services.jobs_mark_sent(
+        [execution_id for jobs in pushed.values() for execution_id, _wire in jobs]))
+    kept: dict[str, list[Wire]] = {}
+    for agent_id, jobs in pushed.items():
+        jobs = [job for job in jobs if job[0] in moved]
+        if jobs:
+            kept[agent_id] = jobs
+    return kept
+
+
 def _fetch_pending_batch(agent_ids: list[str]) -> list[list[Wire]]:
     found = _fetch_pending(list(dict.fromkeys(agent_ids)))
     return [found.get(agent_id, []) for agent_id in agent_ids]
@@ -440,6 +453,8 @@ class Hub:
         self._nudged: set[str] = set()
         self._delivering: set[str] = set()  # agents of a delivery under way
         self._nudge_task: asyncio.Task[None] | None = None
+        self._pushes: set[asyncio.Task[None]] = set()
+        self._deliver_slots: asyncio.Semaphore | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._start_lock: asyncio.Lock | None = None
@@ -521,6 +536,8 @@ class Hub:
         for waiter in self.waiters.values():
             if not waiter.done():
                 waiter.set_result([])
+        await asyncio.gather(*self._pushes, return_exceptions=True)
+        self._deliver_slots = None
         for batcher in (self.token_checks, self.pending, self.started, self.results):
             await batcher.drain()
         try:
@@ -680,12 +697,11 @@ class Hub:
         targets = self.here(agent_ids)
         if not targets:
             return
-        slots = asyncio.Semaphore(DELIVER_IN_FLIGHT)
         self._delivering.update(targets)
 
         async def chunk_delivered(chunk: Sequence[str]) -> None:
             try:
-                async with slots:
+                async with self._slots():
                     found = await self.run_batch(_fetch_pending, chunk)
             except Exception:
                 # This chunk's agents get their jobs from the database check instead.
@@ -698,6 +714,46 @@ class Hub:
                                    for chunk in _chunks(targets, DELIVER_CHUNK)))
         finally:
             self._delivering.difference_update(targets)
+
+    def push(self, jobs: Iterable[Sequence[str]]) -> None:
+        """Jobs that came with their nudge, (agent id, execution id, wire text) each: those
+        of agents connected here are marked sent and handed over, in chunks, without
+        being read back from the database."""
+        pushed: dict[str, list[Wire]] = {}
+        for agent_id, execution_id, wire in jobs:
+            if agent_id in self.sockets or agent_id in self.waiters:
+                pushed.setdefault(agent_id, []).append((execution_id, wire))
+        if pushed:
+            task = asyncio.ensure_future(self._deliver_pushed(pushed))
+            self._pushes.add(task)
+            task.add_done_callback(self._pushes.discard)
+
+    async def _deliver_pushed(self, pushed: dict[str, list[Wire]]) -> None:
+        agents = list(pushed)
+        self._delivering.update(agents)
+
+        async def chunk_delivered(chunk: Sequence[str]) -> None:
+            try:
+                async with self._slots():
+                    kept = await self.run_batch(_mark_pushed, {a: pushed[a] for a in chunk})
+            except Exception:
+                # Still queued: this chunk's agents get them from the database check.
+                log.exception("fleet channel: pushed jobs of %d agents not marked sent",
+                              len(chunk))
+                return
+            self._hand_over(kept)
+
+        try:
+            await asyncio.gather(*(chunk_delivered(chunk)
+                                   for chunk in _chunks(agents, DELIVER_CHUNK)))
+        finally:
+            self._delivering.difference_update(agents)
+
+    def _slots(self) -> asyncio.Semaphore:
+        # Chunks of every delivery under way share these (created in the running loop).
+        if self._deliver_slots is None:
+            self._deliver_slots = asyncio.Semaphore(DELIVER_IN_FLIGHT)
+        return self._deliver_slots
 
     def _hand_over(self, found: dict[str, list[Wire]]) -> None:
         for agent_id, jobs in found.items():
@@ -829,13 +885,19 @@ class Hub:
         if isinstance(channel, bytes):
             channel = channel.decode()
         try:
-            ids = json.loads(data)
+            message = json.loads(data)
         except ValueError:
             log.warning("fleet channel: unreadable message on %s", channel)
             return
-        if not isinstance(ids, list):
+        if channel == services.NUDGE_CHANNEL and isinstance(message, dict):
+            jobs = message.get("jobs")
+            if isinstance(jobs, list):
+                self.push(job for job in jobs if isinstance(job, list) and len(job) == 3
+                          and all(isinstance(part, str) for part in job))
             return
-        ids = [str(i) for i in ids]
+        if not isinstance(message, list):
+            return
+        ids = [str(i) for i in message]
         if channel == services.NUDGE_CHANNEL:
             self.nudge(ids)
         elif channel == services.REVOKE_CHANNEL:

@@ -327,6 +327,7 @@ def jobs_create(*, agents: Sequence[Agent | Any], kind: str, action: str,
         common["spec"] = spec
     live_query_id = live_query.pk if live_query is not None else None
     values = []
+    pushed: list[tuple[str, str, str]] = []  # (agent, execution, wire text): the nudge
     for index, agent_id in enumerate(agent_ids):
         execution_id = to_uuid(ids[index]) if ids is not None else uuid.uuid4()
         envelope = {**common, "execution_id": str(execution_id), "agent_id": str(agent_id),
@@ -334,16 +335,19 @@ def jobs_create(*, agents: Sequence[Agent | Any], kind: str, action: str,
         if params_each is not None:
             envelope["params"] = params_each[index]
         body = signing.canonical(envelope)
+        signature = signing.sign_bytes(key, body)
         values.append((execution_id, agent_id, kind, sequences[index], envelope,
-                       signing.sign_bytes(key, body), key_id, now, expiry, JobState.QUEUED,
+                       signature, key_id, now, expiry, JobState.QUEUED,
                        now, None, None, {}, "", live_query_id, body))
+        pushed.append((envelope["agent_id"], envelope["execution_id"],
+                       wire_text(body.decode(), signature, key_id)))
     if bulk.postgresql():
         # The canonical bytes are the envelope's JSON already: stored as they are.
         bulk.copy_insert(Job, _JOB_COLUMNS, (
             (*row[:4], row[-1].decode(), *row[5:13], "{}", *row[14:16]) for row in values))
     else:
         Job.objects.bulk_create([_job(row) for row in values], batch_size=1000)
-    transaction.on_commit(lambda: publish_nudge(agent_ids))
+    transaction.on_commit(lambda: publish_jobs(pushed))
     if not as_models:
         return [row[0] for row in values]
     # The rows as stored (from_db: no per-field keyword handling for thousands of them).
@@ -425,13 +429,16 @@ def jobs_pending_wire(agent_ids: Sequence[Any]) -> dict[str, list[WireJob]]:
     rows = _pending_jobs(agent_ids).annotate(
         envelope_text=Cast("envelope", output_field=TextField())).values_list(
         "pk", "agent_id", "envelope_text", "signature", "key_id", "state")
-    dumps = json.dumps
     for pk, agent_id, envelope, signature, key_id, state in rows:
-        text = (f'{{"envelope": {envelope}, "signature": {dumps(signature)}, '
-                f'"key_id": {dumps(key_id)}}}')
         pending.setdefault(str(agent_id), []).append(
-            WireJob(str(pk), text, state == JobState.QUEUED))
+            WireJob(str(pk), wire_text(envelope, signature, key_id), state == JobState.QUEUED))
     return pending
+
+
+def wire_text(envelope: str, signature: str, key_id: str) -> str:
+    """A job as the agent receives it, around the envelope's JSON text."""
+    dumps = json.dumps
+    return f'{{"envelope": {envelope}, "signature": {dumps(signature)}, "key_id": {dumps(key_id)}}}'
 
 
 def _announce(changes: list[JobChange]) -> None:
@@ -440,17 +447,20 @@ def _announce(changes: list[JobChange]) -> None:
 
 
 @transaction.atomic
-def jobs_mark_sent(job_ids: Sequence[Any]) -> None:
+def jobs_mark_sent(job_ids: Sequence[Any]) -> list[str]:
+    """Queued jobs marked sent; returns the ids that were queued (a job already sent,
+    answered, cancelled or expired stays as it is and is not among them)."""
     now = timezone.now()
-    # One statement marks them and says which moved (a job already answered stays).
+    # One statement marks them and says which moved.
     sent = bulk.update_returning(
         Job, assignments={"state": "%s", "sent_at": "%s"},
         params=[JobState.SENT, bulk.prep(Job, "sent_at", now)], ids=job_ids,
         where=f"{bulk.column(Job, 'state')} = %s", where_params=[JobState.QUEUED],
         returning=("id", "kind"), lock_in_order=True)
     to_uuid = Job._meta.pk.to_python
-    _announce([JobChange(str(to_uuid(pk)), JobState.SENT) for pk, kind in sent
-               if kind == JobKind.ACTION])
+    moved = [(str(to_uuid(pk)), kind) for pk, kind in sent]
+    _announce([JobChange(pk, JobState.SENT) for pk, kind in moved if kind == JobKind.ACTION])
+    return [pk for pk, _kind in moved]
 
 
 @transaction.atomic
@@ -646,23 +656,26 @@ def agents_mark_stale(after: datetime.timedelta) -> int:
 
 _redis_clients: dict[str, Any] = {}
 NUDGE_CHANNEL = "fleet:nudge"
+# A nudge carries the jobs' wire texts up to this size (every web process receives it).
+NUDGE_JOBS_MAX_BYTES = 8 * 1024 * 1024
 REVOKE_CHANNEL = "fleet:revoked"
 
 
-def _publish(channel: str, agent_ids: Sequence[Any]) -> None:
+def _publish(channel: str, message: Sequence[Any] | dict[str, Any]) -> None:
+    """Agent ids (a list) or jobs ({"jobs": …}) on a channel the hubs listen on."""
     from django.conf import settings
 
-    if not settings.REDIS_URL or not agent_ids:
+    if not settings.REDIS_URL or not message:
         return  # the embedded profile's hub polls the database instead
-    import json
-
     import redis
 
     client = _redis_clients.get(settings.REDIS_URL)
     if client is None:
         client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+    if not isinstance(message, dict):
+        message = [str(i) for i in message]
     try:
-        client.publish(channel, json.dumps([str(i) for i in agent_ids]))
+        client.publish(channel, json.dumps(message))
     except redis.RedisError as error:
         # The jobs are committed: the channel's database check delivers them without
         # the nudge (a lost nudge costs seconds, never a job).
@@ -670,7 +683,23 @@ def _publish(channel: str, agent_ids: Sequence[Any]) -> None:
 
 
 def publish_nudge(agent_ids: Sequence[Any]) -> None:
+    """These agents have jobs waiting: the channel fetches and sends them."""
     _publish(NUDGE_CHANNEL, agent_ids)
+
+
+def publish_jobs(jobs: Sequence[tuple[str, str, str]]) -> None:
+    """New jobs, (agent id, execution id, wire text) each, committed: the nudge carries
+    them, so the channel marks them sent and hands them over without reading them back
+    (docs/agent.md, "Nudges"). Past NUDGE_JOBS_MAX_BYTES of text (large scripts to many
+    agents) the nudge names only the agents and the channel fetches the jobs."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL or not jobs:
+        return
+    if sum(len(text) for _agent, _execution, text in jobs) > NUDGE_JOBS_MAX_BYTES:
+        _publish(NUDGE_CHANNEL, list(dict.fromkeys(agent for agent, _e, _t in jobs)))
+        return
+    _publish(NUDGE_CHANNEL, {"jobs": [list(job) for job in jobs]})
 
 
 def publish_revoked(agent_ids: Sequence[Any]) -> None:

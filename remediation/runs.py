@@ -204,8 +204,10 @@ def action_spec(version: ActionVersion) -> dict[str, Any]:
 
 # A wave is signed and committed this many jobs at a time, each part nudged as it
 # commits: the first agents have their jobs while the rest are still being signed (one
-# transaction for 10,000 held every delivery back until the last signature).
-DISPATCH_CHUNK = 2000
+# transaction for 10,000 held every delivery back until the last signature). Parts of
+# 2,000 took ~0.3 s each on a loaded 2-core machine, and an agent waited for its whole
+# part; 500 halved the median receipt (docs/benchmarks.md, "Remediation").
+DISPATCH_CHUNK = 500
 
 
 def wave_dispatch(run_id: int, number: int) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 from typing import Any
 
@@ -185,6 +186,137 @@ def test_the_connect_time_frame_does_not_follow_a_nudge_that_came_first(secret, 
     assert [frame["type"] for frame in busy_frames] == ["jobs"]
     assert [wire["envelope"]["execution_id"] for wire in busy_frames[0]["jobs"]] == [str(job.pk)]
     assert frames_of(sent[str(idle.pk)]) == [{"type": "jobs", "jobs": []}]
+
+
+@pytest.fixture
+def published(settings, monkeypatch) -> list[tuple[str, Any]]:
+    """What is published after a dispatch commits, as with Redis configured."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # never reached: _publish is recorded
+    messages: list[tuple[str, Any]] = []
+    monkeypatch.setattr(services, "_publish",
+                        lambda channel, message: messages.append((channel, message)))
+    return messages
+
+
+def attached(hub: Hub, agents: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    sent: dict[str, list[dict[str, Any]]] = {}
+    for agent in agents:
+        events = sent.setdefault(str(agent.pk), [])
+
+        async def send(event: dict[str, Any], events: list[Any] = events) -> None:
+            events.append(event)
+        hub.attach(Socket(str(agent.pk), "digest", send))
+    return sent
+
+
+ACTION = {"kind": "action", "action": "say-hi", "script": "echo hi",
+          "spec": {"type": "script", "interpreter": "sh", "timeout": 30}}
+
+
+def test_jobs_that_come_with_their_nudge_are_marked_sent_and_handed_over_unread(
+        secret, signing_key, published, monkeypatch):
+    monkeypatch.setattr(hub_module, "DELIVER_CHUNK", 2)
+    agents = fleet_of(secret, 5)
+    jobs = services.jobs_create(agents=agents, **ACTION)
+    (channel, message), = published
+    assert channel == services.NUDGE_CHANNEL
+    assert [job[:2] for job in message["jobs"]] == [[str(job.agent_id), str(job.pk)]
+                                                    for job in jobs]
+    # Cancelled before the channel had the nudge: it is never sent.
+    assert services.jobs_cancel([jobs[1].pk]) == []
+    sent: dict[str, list[dict[str, Any]]] = {}
+
+    async def main() -> RecordingHub:
+        hub = RecordingHub()
+        sent.update(attached(hub, agents[:4]))  # the fifth is connected elsewhere
+        hub._on_pubsub(services.NUDGE_CHANNEL.encode(), json.dumps(message).encode())
+        await asyncio.gather(*hub._pushes)
+        for socket in hub.sockets.values():
+            await socket.flush()
+        return hub
+
+    hub = asyncio.run(main())
+    # Marked in chunks of two agents, and nothing read back from the database.
+    assert hub.calls == [("_mark_pushed", 2), ("_mark_pushed", 2)]
+    keys = load_public_keys(services.signing_keys())
+    for index, agent in enumerate(agents[:4]):
+        frames = frames_of(sent[str(agent.pk)])
+        if index == 1:
+            assert frames == []
+            continue
+        wire, = frames[0]["jobs"]
+        assert wire == services.wire_job(Job.objects.get(pk=jobs[index].pk))
+        assert verify_signature(wire["envelope"], wire["signature"], wire["key_id"], keys)
+    states = dict(Job.objects.values_list("agent_id", "state"))
+    assert [states[agent.pk] for agent in agents] == [
+        JobState.SENT, JobState.CANCELLED, JobState.SENT, JobState.SENT, JobState.QUEUED]
+    assert all(Job.objects.get(pk=jobs[index].pk).sent_at for index in (0, 2, 3))
+
+
+def test_a_job_sent_already_is_not_sent_again_by_its_nudge(secret, signing_key, published):
+    agent, = fleet_of(secret, 1)
+    job, = services.jobs_create(agents=[agent], kind="snapshot", action="snapshot")
+    (_channel, message), = published
+    sent: dict[str, list[dict[str, Any]]] = {}
+
+    async def main() -> None:
+        hub = RecordingHub()
+        sent.update(attached(hub, [agent]))
+        for socket in hub.sockets.values():
+            await hub.connected(socket)  # the connect-time fetch got it first
+        hub.push(message["jobs"])
+        await asyncio.gather(*hub._pushes)
+        for socket in hub.sockets.values():
+            await socket.flush()
+
+    asyncio.run(main())
+    frame, = frames_of(sent[str(agent.pk)])
+    assert [wire["envelope"]["execution_id"] for wire in frame["jobs"]] == [str(job.pk)]
+
+
+def test_a_parked_long_poll_is_answered_by_a_nudge_with_its_jobs(secret, signing_key,
+                                                                 published):
+    agent, = fleet_of(secret, 1)
+
+    async def main() -> list[str]:
+        hub = RecordingHub()
+        poll = asyncio.ensure_future(hub.poll(str(agent.pk), wait=10))
+        while str(agent.pk) not in hub.waiters or not hub.calls:
+            await asyncio.sleep(0.01)  # parked, its fetch made (nothing was waiting)
+        await hub.pending.drain()
+        await asyncio.get_running_loop().run_in_executor(None, _closing, functools.partial(
+            services.jobs_create, agents=[agent], kind="snapshot", action="snapshot"))
+        (_channel, message), = published
+        hub.push(message["jobs"])
+        return await asyncio.wait_for(poll, 5)
+
+    wires = asyncio.run(main())
+    job = Job.objects.get(agent=agent)
+    assert [json.loads(wire)["envelope"]["execution_id"] for wire in wires] == [str(job.pk)]
+    assert job.state == JobState.SENT
+
+
+def test_a_nudge_too_large_to_carry_its_jobs_names_the_agents(secret, signing_key,
+                                                               published, monkeypatch):
+    monkeypatch.setattr(services, "NUDGE_JOBS_MAX_BYTES", 1000)
+    agents = fleet_of(secret, 3)
+    services.jobs_create(agents=agents, **ACTION)
+    assert published == [(services.NUDGE_CHANNEL, [str(agent.pk) for agent in agents])]
+
+
+def test_a_malformed_nudge_is_ignored(secret, signing_key):
+    agent, = fleet_of(secret, 1)
+
+    async def main() -> RecordingHub:
+        hub = RecordingHub()
+        attached(hub, [agent])
+        for junk in (b"{", b'{"jobs": 3}', json.dumps({"jobs": [[str(agent.pk), 1, "x"],
+                                                                 "x", [str(agent.pk)]]})):
+            hub._on_pubsub(services.NUDGE_CHANNEL, junk)
+        await asyncio.gather(*hub._pushes)
+        return hub
+
+    assert asyncio.run(main()).calls == []
 
 
 async def _inline(fn: Any, *args: Any) -> Any:
