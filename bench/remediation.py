@@ -26,9 +26,9 @@ BENCH_REDIS_URL (defaults ``itsm_bench_remediation``, db 13).
 4. The same with ``rollout=waves``: a canary of AGENTS/10 then 9 batches, pause 0.
 
 ``--micro`` times the server-side functions alone, in this process: ``run_start``,
-``wave_dispatch`` (``jobs_create``: sequences, signatures, inserts), the hub's fetch
-(``hub._fetch_pending``: ``jobs_pending_wire`` + ``jobs_mark_sent``) and
-``results_record`` in the hub's batches of 500 (executions following through
+``wave_dispatch`` (``jobs_create``: sequences, signatures, inserts), the hub's side of
+the nudges that carry the jobs (``hub._mark_pushed``: ``jobs_mark_sent`` per chunk of 500)
+and ``results_record`` in the hub's batches of 500 (executions following through
 ``jobs_changed``).
 
 Targets (the issue): start → all results stored < 5 s; nudge → receipt p50 < 1 s, p99 < 3 s.
@@ -189,7 +189,8 @@ def micro(ctx: dict[str, Any], repeat: int) -> dict[str, Any]:
     from remediation.models import Execution
 
     runs._send_later = lambda *args, **kwargs: None  # no worker: dispatched below
-    services.publish_nudge = lambda agent_ids: None
+    pushed: list[tuple[str, str, str]] = []  # what the dispatch's nudges carry
+    services.publish_jobs = pushed.extend
     allow_actions()
     timings: dict[str, list[float]] = {}
 
@@ -207,8 +208,13 @@ def micro(ctx: dict[str, Any], repeat: int) -> dict[str, Any]:
                     .values_list("pk", "agent_id"))
         agent_ids = [agent_id for _pk, agent_id in jobs]
 
-        timed("hub fetch (jobs_pending_wire + jobs_mark_sent)", hub._fetch_pending,
-              [str(agent_id) for agent_id in agent_ids])
+        # The channel's side of those nudges, in its chunks of DELIVER_CHUNK agents.
+        chunks = [{agent_id: [(execution_id, wire)]
+                   for agent_id, execution_id, wire in pushed[at:at + hub.DELIVER_CHUNK]}
+                  for at in range(0, len(pushed), hub.DELIVER_CHUNK)]
+        pushed.clear()
+        timed("hub push (jobs_mark_sent)", lambda chunks=chunks: [
+            hub._mark_pushed(chunk) for chunk in chunks])
 
         def record(pairs: list[tuple[Any, Any]] = jobs) -> None:
             for at in range(0, len(pairs), RESULT_BATCH):

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +39,7 @@ class DeviceAgent(NamedTuple):
     device_id: int
     revoked_at: datetime.datetime | None
     os_name: str
-    policy: Any
+    policy_text: str | None  # the agent's policy as stored JSON text (read once per text)
     online: bool
 
 
@@ -231,21 +232,23 @@ def preview(version: ActionVersion, devices: list[Device], *,
     from changes.conflicts import freezes_touching
 
     now = now or timezone.now()
+    # Policies as text: 10,000 agents share a few, each decoded and checked once.
     agents = {agent.device_id: agent for agent in map(DeviceAgent._make, Agent.objects.filter(
-        device__in=[ci.pk for ci in devices]).values_list(
-        "pk", "device_id", "revoked_at", "os_name", "policy", "online"))}
+        device__in=[ci.pk for ci in devices]).annotate(
+        policy_text=Cast("policy", output_field=TextField())).values_list(
+        "pk", "device_id", "revoked_at", "os_name", "policy_text", "online"))}
     freezes = {} if freeze_allowed else freezes_touching(
         devices, now, until or now + datetime.timedelta(minutes=5))
     everywhere = freezes.get(None, [])
     result = Preview()
     platforms = set(version.platforms or [])
-    allowed_by_policy: dict[str, bool] = {}  # thousands of agents share a few policies
+    allowed_by_policy: dict[str | None, bool] = {}
 
-    def allows(policy: Any) -> bool:
-        key = json.dumps(policy, sort_keys=True, default=str)
-        if key not in allowed_by_policy:
-            allowed_by_policy[key] = policy_allows(policy, version)
-        return allowed_by_policy[key]
+    def allows(policy_text: str | None) -> bool:
+        if policy_text not in allowed_by_policy:
+            allowed_by_policy[policy_text] = policy_allows(
+                json.loads(policy_text) if policy_text else {}, version)
+        return allowed_by_policy[policy_text]
 
     def leave_out(ci: Device, kind: str, reason: str) -> None:
         result.excluded.append({"device": ci.pk, "name": ci.name, "kind": kind,
@@ -264,7 +267,7 @@ def preview(version: ActionVersion, devices: list[Device], *,
         elif allowed_classes and ci.ci_class_id not in allowed_classes:
             leave_out(ci, "template_class", _("The standard change template does not allow "
                                               "this kind of CI."))
-        elif not allows(agent.policy):
+        elif not allows(agent.policy_text):
             leave_out(ci, "policy", _("The device's local policy does not allow this "
                                       "action."))
         elif everywhere or freezes.get(ci.pk):
