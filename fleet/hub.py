@@ -695,25 +695,9 @@ class Hub:
         """Send the pending jobs of these agents that are connected here: in chunks, each
         sent as soon as it is fetched while the next ones are fetched."""
         targets = self.here(agent_ids)
-        if not targets:
-            return
-        self._delivering.update(targets)
-
-        async def chunk_delivered(chunk: Sequence[str]) -> None:
-            try:
-                async with self._slots():
-                    found = await self.run_batch(_fetch_pending, chunk)
-            except Exception:
-                # This chunk's agents get their jobs from the database check instead.
-                log.exception("fleet channel: jobs of %d agents not fetched", len(chunk))
-                return
-            self._hand_over(found)
-
-        try:
-            await asyncio.gather(*(chunk_delivered(chunk)
-                                   for chunk in _chunks(targets, DELIVER_CHUNK)))
-        finally:
-            self._delivering.difference_update(targets)
+        if targets:
+            await self._in_chunks(targets, lambda chunk: self.run_batch(_fetch_pending, chunk),
+                                  "jobs not fetched")
 
     def push(self, jobs: Iterable[Sequence[str]]) -> None:
         """Jobs that came with their nudge, (agent id, execution id, wire text) each: those
@@ -729,19 +713,26 @@ class Hub:
             task.add_done_callback(self._pushes.discard)
 
     async def _deliver_pushed(self, pushed: dict[str, list[Wire]]) -> None:
-        agents = list(pushed)
+        await self._in_chunks(list(pushed), lambda chunk: self.run_batch(
+            _mark_pushed, {agent_id: pushed[agent_id] for agent_id in chunk}),
+            "pushed jobs not marked sent")
+
+    async def _in_chunks(self, agents: Sequence[str],
+                         batch: Callable[[Sequence[str]], Awaitable[dict[str, list[Wire]]]],
+                         failure: str) -> None:
+        """Hand over what ``batch`` finds for each chunk of these agents as soon as it is
+        found, a few chunks at a time (the first agents do not wait for the last)."""
         self._delivering.update(agents)
 
         async def chunk_delivered(chunk: Sequence[str]) -> None:
             try:
                 async with self._slots():
-                    kept = await self.run_batch(_mark_pushed, {a: pushed[a] for a in chunk})
+                    found = await batch(chunk)
             except Exception:
-                # Still queued: this chunk's agents get them from the database check.
-                log.exception("fleet channel: pushed jobs of %d agents not marked sent",
-                              len(chunk))
+                # This chunk's agents get their jobs from the database check instead.
+                log.exception("fleet channel: %s for %d agents", failure, len(chunk))
                 return
-            self._hand_over(kept)
+            self._hand_over(found)
 
         try:
             await asyncio.gather(*(chunk_delivered(chunk)
