@@ -327,7 +327,6 @@ def jobs_create(*, agents: Sequence[Agent | Any], kind: str, action: str,
         common["spec"] = spec
     live_query_id = live_query.pk if live_query is not None else None
     values = []
-    pushed: list[tuple[str, str, str]] = []  # (agent, execution, wire text): the nudge
     for index, agent_id in enumerate(agent_ids):
         execution_id = to_uuid(ids[index]) if ids is not None else uuid.uuid4()
         envelope = {**common, "execution_id": str(execution_id), "agent_id": str(agent_id),
@@ -335,19 +334,19 @@ def jobs_create(*, agents: Sequence[Agent | Any], kind: str, action: str,
         if params_each is not None:
             envelope["params"] = params_each[index]
         body = signing.canonical(envelope)
-        signature = signing.sign_bytes(key, body)
         values.append((execution_id, agent_id, kind, sequences[index], envelope,
-                       signature, key_id, now, expiry, JobState.QUEUED,
+                       signing.sign_bytes(key, body), key_id, now, expiry, JobState.QUEUED,
                        now, None, None, {}, "", live_query_id, body))
-        pushed.append((envelope["agent_id"], envelope["execution_id"],
-                       wire_text(body.decode(), signature, key_id)))
     if bulk.postgresql():
         # The canonical bytes are the envelope's JSON already: stored as they are.
         bulk.copy_insert(Job, _JOB_COLUMNS, (
             (*row[:4], row[-1].decode(), *row[5:13], "{}", *row[14:16]) for row in values))
     else:
         Job.objects.bulk_create([_job(row) for row in values], batch_size=1000)
-    transaction.on_commit(lambda: publish_jobs(pushed))
+    # The nudge carries the jobs as the agents receive them (made only when published).
+    transaction.on_commit(lambda: publish_jobs(
+        (str(row[1]), str(row[0]), wire_text(row[-1].decode(), row[5], key_id))
+        for row in values))
     if not as_models:
         return [row[0] for row in values]
     # The rows as stored (from_db: no per-field keyword handling for thousands of them).
@@ -687,14 +686,17 @@ def publish_nudge(agent_ids: Sequence[Any]) -> None:
     _publish(NUDGE_CHANNEL, agent_ids)
 
 
-def publish_jobs(jobs: Sequence[tuple[str, str, str]]) -> None:
+def publish_jobs(jobs: Iterable[tuple[str, str, str]]) -> None:
     """New jobs, (agent id, execution id, wire text) each, committed: the nudge carries
     them, so the channel marks them sent and hands them over without reading them back
     (docs/agent.md, "Nudges"). Past NUDGE_JOBS_MAX_BYTES of text (large scripts to many
     agents) the nudge names only the agents and the channel fetches the jobs."""
     from django.conf import settings
 
-    if not settings.REDIS_URL or not jobs:
+    if not settings.REDIS_URL:
+        return
+    jobs = list(jobs)
+    if not jobs:
         return
     if sum(len(text) for _agent, _execution, text in jobs) > NUDGE_JOBS_MAX_BYTES:
         _publish(NUDGE_CHANNEL, list(dict.fromkeys(agent for agent, _e, _t in jobs)))
